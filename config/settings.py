@@ -1,0 +1,138 @@
+"""Django settings, read from the environment (and from a .env file beside manage.py, if any).
+
+Every variable is documented in .env.example. The sync variables are only stored here: they are
+validated by syncapp.conf, which reports each problem by variable name.
+"""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+# NOTE: the fallback key exists so that `make demo` and the tests run without set-up;
+# `manage.py check --deploy` flags it, and a deployment must set SECRET_KEY.
+SECRET_KEY = env.str(
+    "SECRET_KEY", default="django-insecure-local-only-set-SECRET_KEY-in-production"
+)
+DEBUG = env.bool("DEBUG", default=False)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_celery_beat",
+    "syncapp",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "config.wsgi.application"
+
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "var" / "static"
+
+# --- Redis ---------------------------------------------------------------------------------
+# The broker and the sync state are kept apart: a broker or cache flush must never wipe the
+# record of which Bugsink issues already have a Gitea issue.
+REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+SYNC_STATE_REDIS_URL = env.str("SYNC_STATE_REDIS_URL", default="redis://127.0.0.1:6379/15")
+
+# --- Celery --------------------------------------------------------------------------------
+CELERY_BROKER_URL = REDIS_URL
+CELERY_RESULT_BACKEND = REDIS_URL
+CELERY_RESULT_EXPIRES = 24 * 3600
+CELERY_TIMEZONE = "UTC"
+CELERY_ENABLE_UTC = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_ROUTES = {"syncapp.tasks.*": {"queue": "bugsink-sync"}}
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# A message that is not acknowledged within this time is delivered again. It must exceed the
+# longest retry countdown plus the task's hard time limit (see syncapp.tasks), or a retry that
+# is waiting for its countdown would be handed to a second worker.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+
+# --- Sync ----------------------------------------------------------------------------------
+BUGSINK_URL = env.str("BUGSINK_URL", default="")
+BUGSINK_API_TOKEN = env.str("BUGSINK_API_TOKEN", default="")
+GITEA_URL = env.str("GITEA_URL", default="")
+GITEA_API_TOKEN = env.str("GITEA_API_TOKEN", default="")
+GITEA_OWNER = env.str("GITEA_OWNER", default="")
+GITEA_REPO = env.str("GITEA_REPO", default="")
+BUGSINK_SYNC_ENABLED = env.str("BUGSINK_SYNC_ENABLED", default="false")
+BUGSINK_SYNC_INTERVAL = env.str("BUGSINK_SYNC_INTERVAL", default="15")
+BUGSINK_SYNC_INCLUDE_MUTED = env.str("BUGSINK_SYNC_INCLUDE_MUTED", default="false")
+# Seconds to wait for a connection and for an answer from Bugsink or Gitea.
+SYNC_HTTP_CONNECT_TIMEOUT = env.float("SYNC_HTTP_CONNECT_TIMEOUT", default=5.0)
+SYNC_HTTP_READ_TIMEOUT = env.float("SYNC_HTTP_READ_TIMEOUT", default=30.0)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+    },
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        # urllib3 logs every request line at DEBUG, query strings included.
+        "urllib3": {"level": "WARNING"},
+    },
+}

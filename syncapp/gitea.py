@@ -1,0 +1,177 @@
+"""Client for the Gitea API v1 (endpoints as described by Gitea 1.27's swagger at /api/swagger).
+
+Responses become the typed objects below at this boundary.
+"""
+
+import logging
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from syncapp.conf import SyncConfig
+from syncapp.http import ApiError, ApiSession
+
+logger = logging.getLogger(__name__)
+
+# Gitea caps every page at its MAX_RESPONSE_ITEMS setting, 50 by default.
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class GiteaLabel:
+    id: int
+    name: str
+    color: str
+
+    @classmethod
+    def from_api(cls, payload: Mapping[str, Any]) -> "GiteaLabel":
+        return cls(
+            id=int(payload["id"]),
+            name=str(payload["name"]),
+            color=str(payload.get("color") or "").lstrip("#").lower(),
+        )
+
+
+@dataclass(frozen=True)
+class GiteaIssue:
+    number: int
+    title: str
+    body: str
+    state: str
+    html_url: str
+    label_names: tuple[str, ...]
+
+    @classmethod
+    def from_api(cls, payload: Mapping[str, Any]) -> "GiteaIssue":
+        return cls(
+            number=int(payload["number"]),
+            title=str(payload.get("title") or ""),
+            body=str(payload.get("body") or ""),
+            state=str(payload.get("state") or ""),
+            html_url=str(payload.get("html_url") or ""),
+            label_names=tuple(str(label.get("name")) for label in payload.get("labels") or []),
+        )
+
+
+class GiteaClient:
+    def __init__(self, config: SyncConfig, **session_options: Any) -> None:
+        self.owner = config.gitea_owner
+        self.repo = config.gitea_repo
+        self.repo_path = f"api/v1/repos/{config.gitea_owner}/{config.gitea_repo}"
+        self.http = ApiSession(
+            service="Gitea",
+            base_url=config.gitea_url,
+            authorization=f"token {config.gitea_token.reveal()}",
+            connect_timeout=config.connect_timeout,
+            read_timeout=config.read_timeout,
+            secrets=config.secrets,
+            **session_options,
+        )
+
+    def explain_status(self, status: int, url: str) -> str:
+        full_name = f"{self.owner}/{self.repo}"
+        if status == 401:
+            return "Gitea rejected GITEA_API_TOKEN; create a new access token and set it"
+        if status == 403:
+            return (
+                f"GITEA_API_TOKEN is not allowed to do this in {full_name}; it needs the "
+                f"write:issue scope and write access to the repository"
+            )
+        if status == 404:
+            return (
+                f"repository {full_name} or the object was not found; check GITEA_OWNER and "
+                f"GITEA_REPO, and that the token's user can see the repository"
+            )
+        if status == 422:
+            return "Gitea rejected the data sent; the detail above names the field"
+        if status == 423:
+            return f"repository {full_name} is archived; unarchive it or set another GITEA_REPO"
+        return ""
+
+    def check_repository(self) -> None:
+        """Fail early, with a clear error, when the repository is missing or archived."""
+        payload = self.http.request("GET", self.repo_path, explain=self.explain_status).json()
+        if payload.get("archived"):
+            hint = self.explain_status(423, self.repo_path)
+            raise ApiError(
+                f"Gitea repository {self.owner}/{self.repo} is archived: {hint}",
+                service="Gitea",
+                method="GET",
+                url=self.http.url_for(self.repo_path),
+                status=423,
+            )
+
+    def list_labels(self) -> list[GiteaLabel]:
+        """Return every label of the repository (GET /repos/{owner}/{repo}/labels, all pages)."""
+        return [
+            GiteaLabel.from_api(item) for item in self._walk_pages(f"{self.repo_path}/labels", {})
+        ]
+
+    def create_label(self, name: str, color: str, description: str) -> GiteaLabel:
+        """Create a label (POST /repos/{owner}/{repo}/labels); color is hex without '#'."""
+        payload = self.http.request(
+            "POST",
+            f"{self.repo_path}/labels",
+            json={"name": name, "color": f"#{color}", "description": description},
+            explain=self.explain_status,
+        ).json()
+        return GiteaLabel.from_api(payload)
+
+    def edit_label_color(self, label_id: int, color: str) -> GiteaLabel:
+        """Set a label's colour (PATCH /repos/{owner}/{repo}/labels/{id})."""
+        payload = self.http.request(
+            "PATCH",
+            f"{self.repo_path}/labels/{label_id}",
+            json={"color": f"#{color}"},
+            idempotent=True,
+            explain=self.explain_status,
+        ).json()
+        return GiteaLabel.from_api(payload)
+
+    def create_issue(self, title: str, body: str, label_ids: list[int]) -> GiteaIssue:
+        """Create an issue (POST /repos/{owner}/{repo}/issues). Never retried automatically:
+        a retry after a lost answer could file the same issue twice."""
+        payload = self.http.request(
+            "POST",
+            f"{self.repo_path}/issues",
+            json={"title": title, "body": body, "labels": label_ids},
+            idempotent=False,
+            explain=self.explain_status,
+        ).json()
+        return GiteaIssue.from_api(payload)
+
+    def find_issue_by_marker(self, marker: str, since: str) -> GiteaIssue | None:
+        """Return the issue whose body contains marker among those updated since an ISO time.
+
+        GET /repos/{owner}/{repo}/issues with state=all, so closed ones are found too.
+        """
+        params = {"state": "all", "type": "issues", "since": since}
+        for item in self._walk_pages(f"{self.repo_path}/issues", params):
+            if marker in str(item.get("body") or ""):
+                return GiteaIssue.from_api(item)
+        return None
+
+    def _walk_pages(self, path: str, params: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+        """Yield items page by page while Gitea's Link header names a next page.
+
+        Only the page number is taken from the link, so requests stay on GITEA_URL.
+        """
+        page = 1
+        while True:
+            response = self.http.request(
+                "GET",
+                path,
+                params=dict(params, page=page, limit=PAGE_SIZE),
+                explain=self.explain_status,
+            )
+            items = response.json() or []
+            yield from items
+
+            next_link = response.links.get("next", {}).get("url")
+            if not items or not next_link:
+                return
+            next_pages = parse_qs(urlsplit(next_link).query).get("page")
+            if not next_pages or not next_pages[0].isdigit() or int(next_pages[0]) <= page:
+                return
+            page = int(next_pages[0])

@@ -1,0 +1,107 @@
+"""Sync records, sync runs and the per-project label mapping.
+
+A sync record is the durable link between one Bugsink issue and its Gitea issue. Redis
+database 15 holds the same link for fast checks; the record is the copy that survives a
+Redis flush and that the admin lists.
+"""
+
+from django.conf import settings
+from django.db import models
+
+from syncapp.labels import ENVIRONMENT_CHOICES, KIND_CHOICES
+
+
+class ProjectLabelMapping(models.Model):
+    """An explicit kind and environment for a Bugsink project, overriding name inference."""
+
+    project_slug = models.SlugField(max_length=50, unique=True)
+    kind = models.CharField(
+        max_length=20, blank=True, choices=[(kind, kind) for kind in KIND_CHOICES]
+    )
+    environment = models.CharField(
+        max_length=20, blank=True, choices=[(env, env) for env in ENVIRONMENT_CHOICES]
+    )
+
+    class Meta:
+        ordering = ["project_slug"]
+
+    def __str__(self) -> str:
+        return f"{self.project_slug}: {self.kind or '?'} / {self.environment or '?'}"
+
+
+class SyncRun(models.Model):
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        PARTIAL = "partial", "succeeded with failed issues"
+        FAILED = "failed"
+        TIMED_OUT = "timed_out", "timed out"
+
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule"
+        MANUAL = "manual"
+        COMMAND = "command"
+
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.RUNNING)
+    trigger = models.CharField(max_length=20, choices=Trigger.choices)
+    triggered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    task_id = models.CharField(max_length=64, blank=True)
+    synced = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    resolved = models.PositiveIntegerField(default=0)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    # [{"bugsink_issue_id", "project", "title", "reason"}], one per failed issue.
+    failures = models.JSONField(default=list, blank=True)
+    unmapped_projects = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True, help_text="Why the whole run failed, if it did.")
+
+    class Meta:
+        ordering = ["-started_at"]
+        get_latest_by = "started_at"
+
+    def __str__(self) -> str:
+        return f"sync run {self.pk} ({self.status})"
+
+
+class SyncRecord(models.Model):
+    class Status(models.TextChoices):
+        # The Gitea issue is about to be created; if a run dies here, the next run looks for
+        # the issue by its marker before creating one.
+        PENDING = "pending", "creating Gitea issue"
+        CREATED = "created", "Gitea issue created"
+        RESOLVED = "resolved", "resolved in Bugsink"
+
+    bugsink_issue_id = models.CharField(max_length=64, unique=True)
+    bugsink_short_id = models.CharField(max_length=100, blank=True)
+    bugsink_issue_url = models.URLField(max_length=500, blank=True)
+    project_slug = models.CharField(max_length=50, db_index=True)
+    environment = models.CharField(max_length=20, blank=True)
+    kind = models.CharField(max_length=20, blank=True)
+    error_type = models.CharField(max_length=255, blank=True)
+    title = models.CharField(max_length=255)
+    labels = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    gitea_issue_number = models.PositiveIntegerField(null=True, blank=True, db_index=True)
+    gitea_issue_url = models.URLField(max_length=500, blank=True)
+    intent_at = models.DateTimeField(help_text="When the run decided to create the Gitea issue.")
+    synced_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    regression_count = models.PositiveIntegerField(default=0)
+    last_run = models.ForeignKey(SyncRun, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        ordering = ["-intent_at"]
+
+    def __str__(self) -> str:
+        target = f"#{self.gitea_issue_number}" if self.gitea_issue_number else "(no Gitea issue)"
+        return f"{self.bugsink_short_id or self.bugsink_issue_id} -> {target}"
+
+    @property
+    def resolved_in_bugsink(self) -> bool:
+        return self.status == self.Status.RESOLVED
