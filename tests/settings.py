@@ -26,15 +26,17 @@ for _url in (REDIS_URL, SYNC_STATE_REDIS_URL):
     if _url.rstrip("/").endswith("/15"):
         raise RuntimeError(f"tests must not use Redis database 15 (live sync state): {_url}")
 
-BUGSINK_SYNC_ENABLED = "false"
-BUGSINK_URL = ""
-BUGSINK_API_TOKEN = ""
-GITEA_URL = ""
-GITEA_API_TOKEN = ""
-GITEA_OWNER = ""
-GITEA_REPO = ""
+# The sync variables come from TEST_-prefixed variables only, so that a developer's .env or
+# shell cannot point the tests at a real server; the Celery worker tests pass them on.
+BUGSINK_SYNC_ENABLED = os.environ.get("TEST_BUGSINK_SYNC_ENABLED", "false")
+BUGSINK_URL = os.environ.get("TEST_BUGSINK_URL", "")
+BUGSINK_API_TOKEN = os.environ.get("TEST_BUGSINK_API_TOKEN", "")
+GITEA_URL = os.environ.get("TEST_GITEA_URL", "")
+GITEA_API_TOKEN = os.environ.get("TEST_GITEA_API_TOKEN", "")
+GITEA_OWNER = os.environ.get("TEST_GITEA_OWNER", "")
+GITEA_REPO = os.environ.get("TEST_GITEA_REPO", "")
 BUGSINK_SYNC_INTERVAL = "15"
-BUGSINK_SYNC_INCLUDE_MUTED = "false"
+BUGSINK_SYNC_INCLUDE_MUTED = os.environ.get("TEST_BUGSINK_SYNC_INCLUDE_MUTED", "false")
 SYNC_HTTP_CONNECT_TIMEOUT = 2.0
 SYNC_HTTP_READ_TIMEOUT = 5.0
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
