@@ -120,6 +120,11 @@ BUGSINK_SYNC_INCLUDE_MUTED = env.str("BUGSINK_SYNC_INCLUDE_MUTED", default="fals
 # Seconds to wait for a connection and for an answer from Bugsink or Gitea.
 SYNC_HTTP_CONNECT_TIMEOUT = env.float("SYNC_HTTP_CONNECT_TIMEOUT", default=5.0)
 SYNC_HTTP_READ_TIMEOUT = env.float("SYNC_HTTP_READ_TIMEOUT", default=30.0)
+# A read that failed transiently (no connection, timeout, 429, 5xx) is tried again this many
+# times within a run, waiting SYNC_HTTP_BACKOFF_SECONDS, then twice that, and so on (or the
+# server's Retry-After, up to 30 s).
+SYNC_HTTP_RETRIES = env.int("SYNC_HTTP_RETRIES", default=2)
+SYNC_HTTP_BACKOFF_SECONDS = env.float("SYNC_HTTP_BACKOFF_SECONDS", default=1.0)
 
 LOGGING = {
     "version": 1,

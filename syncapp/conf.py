@@ -75,6 +75,8 @@ class SyncConfig:
     include_muted: bool
     connect_timeout: float
     read_timeout: float
+    http_retries: int
+    http_backoff_seconds: float
     state_redis_url: str
 
     @property
@@ -208,6 +210,8 @@ def read_sync_config(source: Any = None) -> tuple[SyncConfig, list[ConfigProblem
         ),
         connect_timeout=float(source.SYNC_HTTP_CONNECT_TIMEOUT),
         read_timeout=float(source.SYNC_HTTP_READ_TIMEOUT),
+        http_retries=int(source.SYNC_HTTP_RETRIES),
+        http_backoff_seconds=float(source.SYNC_HTTP_BACKOFF_SECONDS),
         state_redis_url=source.SYNC_STATE_REDIS_URL,
     )
     return config, problems

@@ -66,6 +66,8 @@ class GiteaClient:
             connect_timeout=config.connect_timeout,
             read_timeout=config.read_timeout,
             secrets=config.secrets,
+            max_retries=config.http_retries,
+            backoff_seconds=config.http_backoff_seconds,
             **session_options,
         )
 
