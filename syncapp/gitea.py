@@ -7,7 +7,6 @@ import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from syncapp.conf import SyncConfig
 from syncapp.http import ApiError, ApiSession
@@ -155,11 +154,15 @@ class GiteaClient:
         return None
 
     def _walk_pages(self, path: str, params: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
-        """Yield items page by page while Gitea's Link header names a next page.
+        """Yield items page by page until the last page.
 
-        Only the page number is taken from the link, so requests stay on GITEA_URL.
+        Gitea sends X-Total-Count on its lists but a Link header only on some (not on labels),
+        and a server's MAX_RESPONSE_ITEMS may cap pages below PAGE_SIZE. So a next page is read
+        while the total is not reached, or, without a total, while a Link names a next page
+        or the page came back full.
         """
         page = 1
+        seen = 0
         while True:
             response = self.http.request(
                 "GET",
@@ -170,10 +173,13 @@ class GiteaClient:
             items = response.json() or []
             yield from items
 
-            next_link = response.links.get("next", {}).get("url")
-            if not items or not next_link:
+            seen += len(items)
+            total = response.headers.get("X-Total-Count", "")
+            if not items:
                 return
-            next_pages = parse_qs(urlsplit(next_link).query).get("page")
-            if not next_pages or not next_pages[0].isdigit() or int(next_pages[0]) <= page:
+            if total.isdigit():
+                if seen >= int(total):
+                    return
+            elif "next" not in response.links and len(items) < PAGE_SIZE:
                 return
-            page = int(next_pages[0])
+            page += 1

@@ -52,7 +52,6 @@ def is_transient(error: Exception) -> bool:
 @shared_task(
     bind=True,
     name=SYNC_TASK_NAME,
-    queue=SYNC_QUEUE,
     max_retries=MAX_RETRIES,
     acks_late=True,
     soft_time_limit=SOFT_TIME_LIMIT_SECONDS,

@@ -13,9 +13,7 @@ from config.settings import *  # noqa: F403
 env = environ.Env()
 
 DATABASES = {
-    "default": env.db(
-        "TEST_DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/test"
-    ),
+    "default": env.db("TEST_DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/test"),
 }
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 SYNC_STATE_REDIS_URL = os.environ.get("TEST_SYNC_STATE_REDIS_URL", "redis://127.0.0.1:6379/14")

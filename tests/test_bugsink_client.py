@@ -62,7 +62,11 @@ def test_issue_pages_request_open_state_in_digest_order() -> None:
 def test_include_muted_uses_unresolved_state() -> None:
     responses.get(
         f"{BASE}/api/canonical/0/issues/",
-        match=[matchers.query_param_matcher({"project": "3", "state": "unresolved", "sort": "digest_order", "order": "asc"})],
+        match=[
+            matchers.query_param_matcher(
+                {"project": "3", "state": "unresolved", "sort": "digest_order", "order": "asc"}
+            )
+        ],
         json={"next": None, "results": []},
     )
 
@@ -70,10 +74,16 @@ def test_include_muted_uses_unresolved_state() -> None:
 
 
 @responses.activate
-def test_cursor_from_foreign_next_link_is_requested_on_bugsink_url(caplog: pytest.LogCaptureFixture) -> None:
+def test_cursor_from_foreign_next_link_is_requested_on_bugsink_url(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     responses.get(
         f"{BASE}/api/canonical/0/issues/",
-        match=[matchers.query_param_matcher({"project": "3", "state": "open", "sort": "digest_order", "order": "asc"})],
+        match=[
+            matchers.query_param_matcher(
+                {"project": "3", "state": "open", "sort": "digest_order", "order": "asc"}
+            )
+        ],
         json={
             "next": "http://internal-proxy:8000/wrong/path/?cursor=abc123&project=3",
             "results": [issue_payload(1)],
@@ -83,7 +93,13 @@ def test_cursor_from_foreign_next_link_is_requested_on_bugsink_url(caplog: pytes
         f"{BASE}/api/canonical/0/issues/",
         match=[
             matchers.query_param_matcher(
-                {"project": "3", "state": "open", "sort": "digest_order", "order": "asc", "cursor": "abc123"}
+                {
+                    "project": "3",
+                    "state": "open",
+                    "sort": "digest_order",
+                    "order": "asc",
+                    "cursor": "abc123",
+                }
             )
         ],
         json={"next": None, "results": [issue_payload(2)]},
@@ -138,7 +154,9 @@ def test_resolve_treats_already_resolved_as_success() -> None:
 
 @responses.activate
 def test_resolve_other_400_raises() -> None:
-    responses.post(f"{BASE}/api/canonical/0/issues/issue-1/resolve/", status=400, json={"detail": "bad"})
+    responses.post(
+        f"{BASE}/api/canonical/0/issues/issue-1/resolve/", status=400, json={"detail": "bad"}
+    )
 
     with pytest.raises(ApiError) as caught:
         make_client().resolve_issue("issue-1")
@@ -172,8 +190,13 @@ def test_transient_get_is_retried_honouring_retry_after() -> None:
     waits: list[float] = []
     client = BugsinkClient(make_config(), sleep=waits.append)
     responses.get(f"{BASE}/api/canonical/0/projects/", status=429, headers={"Retry-After": "7"})
-    responses.get(f"{BASE}/api/canonical/0/projects/", status=502, body="<html><h1>Bad Gateway</h1></html>")
-    responses.get(f"{BASE}/api/canonical/0/projects/", json={"next": None, "results": [{"id": 1, "name": "A", "slug": "a"}]})
+    responses.get(
+        f"{BASE}/api/canonical/0/projects/", status=502, body="<html><h1>Bad Gateway</h1></html>"
+    )
+    responses.get(
+        f"{BASE}/api/canonical/0/projects/",
+        json={"next": None, "results": [{"id": 1, "name": "A", "slug": "a"}]},
+    )
 
     projects = client.list_projects()
 
@@ -183,7 +206,11 @@ def test_transient_get_is_retried_honouring_retry_after() -> None:
 
 @responses.activate
 def test_exhausted_retries_raise_transient_error_with_html_excerpt() -> None:
-    responses.get(f"{BASE}/api/canonical/0/projects/", status=503, body="<html><body><h1>Service Unavailable</h1></body></html>")
+    responses.get(
+        f"{BASE}/api/canonical/0/projects/",
+        status=503,
+        body="<html><body><h1>Service Unavailable</h1></body></html>",
+    )
 
     with pytest.raises(ApiError) as caught:
         make_client().list_projects()
@@ -224,7 +251,11 @@ def test_redirect_to_other_origin_is_not_followed() -> None:
 
 @responses.activate
 def test_same_origin_redirect_is_followed() -> None:
-    responses.get(f"{BASE}/api/canonical/0/projects", status=301, headers={"Location": "/api/canonical/0/projects/"})
+    responses.get(
+        f"{BASE}/api/canonical/0/projects",
+        status=301,
+        headers={"Location": "/api/canonical/0/projects/"},
+    )
     responses.get(f"{BASE}/api/canonical/0/projects/", json={"next": None, "results": []})
     client = make_client()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -11,12 +12,14 @@ from typing import Any
 import pytest
 import requests
 
+from tests import bugsink_server as bugsink_server_module
 from tests.bugsink_server import (
     MAX_DISTINCT_PHRASES,
     BugsinkServer,
     BugsinkServerError,
     distinct_phrase,
     exception_class,
+    find_free_port,
 )
 
 HEX_40 = re.compile(r"[0-9a-f]{40}")
@@ -41,6 +44,20 @@ def group_processes(process_group: int) -> list[int]:
         state, _ppid, pgrp = stat.rsplit(")", 1)[1].split()[:3]
         if int(pgrp) == process_group and state != "Z":
             pids.append(int(entry.name))
+    return pids
+
+
+def processes_in_directory(directory: Path) -> list[int]:
+    """Return the pids of live processes whose working directory is directory."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if Path(os.readlink(entry / "cwd")) == directory.resolve():
+                pids.append(int(entry.name))
+        except OSError:
+            continue
     return pids
 
 
@@ -76,6 +93,32 @@ def test_exception_class_uses_builtin_or_creates_one() -> None:
         exception_class("not a name")
 
 
+FAKE_PYTHON = """#!/bin/sh
+case "$*" in
+  *"-m pip"*) echo "ERROR: No matching distribution found for bugsink==2.6.2" >&2; exit 1 ;;
+  *importlib.metadata*) exit 1 ;;
+  *) exit 0 ;;
+esac
+"""
+
+
+def test_failed_pip_install_is_reported(tmp_path: Path) -> None:
+    venv_dir = tmp_path / "venv"
+    (venv_dir / "bin").mkdir(parents=True)
+    fake_python = venv_dir / "bin" / "python"
+    fake_python.write_text(FAKE_PYTHON)
+    fake_python.chmod(0o755)
+
+    with pytest.raises(BugsinkServerError) as raised:
+        BugsinkServer(venv_dir=venv_dir).ensure_installed()
+
+    message = str(raised.value)
+    assert "pip install bugsink==2.6.2" in message
+    assert "exit code 1" in message
+    assert "No matching distribution found for bugsink==2.6.2" in message
+    assert "No matching distribution" in (tmp_path / "pip-install.log").read_text()
+
+
 def test_start_rejects_non_empty_data_dir(tmp_path: Path) -> None:
     (tmp_path / "db.sqlite3").write_text("left over")
     server = BugsinkServer(data_dir=tmp_path)
@@ -89,6 +132,18 @@ def test_start_rejects_non_empty_data_dir(tmp_path: Path) -> None:
 # ----------------------------------------------------------------------
 # Server and API
 # ----------------------------------------------------------------------
+
+
+@pytest.mark.integration
+def test_installed_venv_is_reused(
+    bugsink_server: BugsinkServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fail_install(self: BugsinkServer) -> None:
+        raise AssertionError("ensure_installed() ran pip although bugsink 2.6.2 is installed")
+
+    monkeypatch.setattr(BugsinkServer, "_install", fail_install)
+
+    BugsinkServer(venv_dir=bugsink_server.venv_dir).ensure_installed()
 
 
 @pytest.mark.integration
@@ -151,8 +206,8 @@ def test_create_project_returns_loopback_dsn(bugsink_server: BugsinkServer) -> N
 
 
 @pytest.mark.integration
-def test_request_refuses_other_hosts(bugsink_server: BugsinkServer) -> None:
-    with pytest.raises(BugsinkServerError, match="refusing"):
+def test_request_rejects_other_hosts(bugsink_server: BugsinkServer) -> None:
+    with pytest.raises(BugsinkServerError, match="token is sent only to"):
         bugsink_server.request("GET", "http://127.0.0.2:1/api/canonical/0/projects/")
 
 
@@ -423,12 +478,12 @@ def test_260_distinct_exceptions_fill_two_pages(
 
 @pytest.mark.integration
 def test_stop_ends_every_server_process(tmp_path: Path) -> None:
-    server = BugsinkServer(data_dir=tmp_path / "bugsink")
+    # The superuser is only for the web UI; creating one must not break start().
+    server = BugsinkServer(data_dir=tmp_path / "bugsink", superuser=("admin@example.org", "admin"))
     started = time.monotonic()
     server.start()
     print(f"\nstarted in {time.monotonic() - started:.1f} s")
-    assert server._process is not None
-    process_group = server._process.pid
+    process_group = server.pid
     url = server.url
     assert len(group_processes(process_group)) >= 2  # gunicorn master and worker
 
@@ -437,6 +492,7 @@ def test_stop_ends_every_server_process(tmp_path: Path) -> None:
     print(f"stopped in {time.monotonic() - stopping:.1f} s")
 
     assert group_processes(process_group) == []
+    assert processes_in_directory(tmp_path / "bugsink") == []
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{url}/health/ready", timeout=2)
     # A given data directory is kept, with the server log in it.
@@ -452,10 +508,21 @@ def test_start_timeout_reports_log_tail(tmp_path: Path) -> None:
         server.start()
 
     assert "Last lines of" in str(raised.value)
-    assert server._process is None
-    assert not any(
-        os.path.exists(f"/proc/{pid}")
-        for pid in group_processes(os.getpgrp())
-        if pid != os.getpid()
-        and "gunicorn" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
-    )
+    with pytest.raises(BugsinkServerError, match="not started"):
+        server.pid
+    assert processes_in_directory(tmp_path / "bugsink") == []
+
+
+@pytest.mark.integration
+def test_start_retries_when_port_is_taken(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        taken_port = taken.getsockname()[1]
+        free_ports = iter([taken_port, find_free_port()])
+        monkeypatch.setattr(bugsink_server_module, "find_free_port", lambda: next(free_ports))
+
+        with BugsinkServer(data_dir=tmp_path / "bugsink") as server:
+            assert server.url != f"http://127.0.0.1:{taken_port}"
+            assert server.request("GET", "/projects/").status_code == 200
+            assert "Connection in use" in server.log_path.read_text()

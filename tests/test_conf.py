@@ -5,7 +5,13 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
-from syncapp.conf import ConfigurationError, Secret, load_sync_config, normalize_token, read_sync_config
+from syncapp.conf import (
+    ConfigurationError,
+    Secret,
+    load_sync_config,
+    normalize_token,
+    read_sync_config,
+)
 
 TOKEN = "0123456789abcdef0123456789abcdef01234567"
 
@@ -50,7 +56,14 @@ def test_disabled_sync_needs_no_connection_variables() -> None:
 
 @pytest.mark.parametrize(
     "variable",
-    ["BUGSINK_URL", "BUGSINK_API_TOKEN", "GITEA_URL", "GITEA_API_TOKEN", "GITEA_OWNER", "GITEA_REPO"],
+    [
+        "BUGSINK_URL",
+        "BUGSINK_API_TOKEN",
+        "GITEA_URL",
+        "GITEA_API_TOKEN",
+        "GITEA_OWNER",
+        "GITEA_REPO",
+    ],
 )
 def test_enabled_sync_reports_missing_variable(variable: str) -> None:
     problems = problems_of(**{variable: "  "})
@@ -80,7 +93,9 @@ def test_bugsink_token_whitespace_and_bearer_prefix_are_stripped(raw: str) -> No
     assert config.bugsink_token.reveal() == TOKEN
 
 
-@pytest.mark.parametrize("raw", [TOKEN.upper(), TOKEN[:39], TOKEN + "0", "x" * 40, "Basic " + TOKEN])
+@pytest.mark.parametrize(
+    "raw", [TOKEN.upper(), TOKEN[:39], TOKEN + "0", "x" * 40, "Basic " + TOKEN]
+)
 def test_malformed_bugsink_token_is_reported_without_its_value(raw: str) -> None:
     problems = problems_of(BUGSINK_API_TOKEN=raw)
 

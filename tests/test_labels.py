@@ -22,7 +22,11 @@ def test_record_labels_and_colours() -> None:
         ("backend-test", "Backend (test)", ["bug:backend", "env:test", "source:bugsink"]),
         ("frontend-production", "Web", ["bug:frontend", "env:production", "source:bugsink"]),
         ("web-staging", "Web staging", ["bug:frontend", "env:test", "source:bugsink"]),
-        ("infra-prod", "Infrastructure", ["bug:infrastructure", "env:production", "source:bugsink"]),
+        (
+            "infra-prod",
+            "Infrastructure",
+            ["bug:infrastructure", "env:production", "source:bugsink"],
+        ),
         ("infrastructure_dev", "x", ["bug:infrastructure", "env:development", "source:bugsink"]),
     ],
 )

@@ -24,7 +24,12 @@ def fence_balance_ok(body: str) -> bool:
 def test_body_has_every_template_field() -> None:
     body = render_issue(PROJECT, make_issue(), make_event(), ISSUE_URL).body
 
-    for heading in ["## Error Details", "## Occurrence Statistics", "## Request Context", "## Stacktrace"]:
+    for heading in [
+        "## Error Details",
+        "## Occurrence Statistics",
+        "## Request Context",
+        "## Stacktrace",
+    ]:
         assert heading in body
     assert "| **Type** | `ValueError` |" in body
     assert "| **Message** | `invalid literal number 1` |" in body
@@ -105,7 +110,10 @@ def test_untrusted_message_cannot_break_layout() -> None:
     hostile = "see </details> and ```` fence and @admin #12 | pipe\nsecond line"
     body = render_issue(PROJECT, make_issue(calculated_value=hostile), make_event(), ISSUE_URL).body
 
-    assert "| **Message** | `````see </details> and ```` fence and @admin #12 \\| pipe second line````` |" in body
+    assert (
+        "| **Message** | `````see </details> and ```` fence and @admin #12 \\| pipe second line````` |"
+        in body
+    )
     assert fence_balance_ok(body)
     # Only the template's own details block is outside code.
     assert body.count("\n</details>") == 1
@@ -125,7 +133,9 @@ def test_code_block_fence_outgrows_backticks() -> None:
 
 
 def test_control_characters_are_replaced() -> None:
-    body = render_issue(PROJECT, make_issue(calculated_value="nul\x00bell\x07"), None, ISSUE_URL).body
+    body = render_issue(
+        PROJECT, make_issue(calculated_value="nul\x00bell\x07"), None, ISSUE_URL
+    ).body
 
     assert "\x00" not in body
     assert "\x07" not in body
@@ -134,10 +144,21 @@ def test_control_characters_are_replaced() -> None:
 
 def test_huge_event_is_capped_and_says_so() -> None:
     frames = [
-        {"filename": f"module_{index}.py", "lineno": index, "function": f"step_{index}", "context_line": "call()" * 20}
+        {
+            "filename": f"module_{index}.py",
+            "lineno": index,
+            "function": f"step_{index}",
+            "context_line": "call()" * 20,
+        }
         for index in range(5000)
     ]
-    event = make_event(exception={"values": [{"type": "RecursionError", "value": "deep", "stacktrace": {"frames": frames}}]})
+    event = make_event(
+        exception={
+            "values": [
+                {"type": "RecursionError", "value": "deep", "stacktrace": {"frames": frames}}
+            ]
+        }
+    )
     issue = make_issue(calculated_value="m" * 10_000_000)
 
     body = render_issue(PROJECT, issue, event, ISSUE_URL).body
@@ -151,10 +172,16 @@ def test_huge_event_is_capped_and_says_so() -> None:
 
 def test_many_chained_exceptions_fit_under_cap() -> None:
     values = [
-        {"type": f"Error{index}", "value": "v" * 500, "stacktrace": {"frames": [{"filename": "a.py", "function": "f"}]}}
+        {
+            "type": f"Error{index}",
+            "value": "v" * 500,
+            "stacktrace": {"frames": [{"filename": "a.py", "function": "f"}]},
+        }
         for index in range(400)
     ]
-    body = render_issue(PROJECT, make_issue(), make_event(exception={"values": values}), ISSUE_URL).body
+    body = render_issue(
+        PROJECT, make_issue(), make_event(exception={"values": values}), ISSUE_URL
+    ).body
 
     assert len(body) <= MAX_BODY_CHARS
     assert "The stacktrace was cut" in body

@@ -16,7 +16,7 @@ from syncapp.models import ProjectLabelMapping, SyncRecord, SyncRun
 from syncapp.rendering import marker_for
 from syncapp.runs import SyncDisabledError, run_sync
 from syncapp.state import SyncInProgressError, SyncStateStore
-from tests.conftest import BUGSINK_TOKEN, GITEA_TOKEN, enable_sync
+from tests.conftest import BUGSINK_TOKEN, enable_sync
 from tests.fake_bugsink import BASE, FakeBugsink
 from tests.gitea_standin import GiteaStandin
 
@@ -32,7 +32,9 @@ def bugsink(gitea_standin: GiteaStandin) -> Iterator[FakeBugsink]:
 
 @pytest.fixture
 def sync_enabled(settings: Any, gitea_standin: GiteaStandin, state_redis: redis.Redis) -> None:
-    enable_sync(settings, bugsink_url=BASE, gitea_url=gitea_standin.url, bugsink_token=BUGSINK_TOKEN)
+    enable_sync(
+        settings, bugsink_url=BASE, gitea_url=gitea_standin.url, bugsink_token=BUGSINK_TOKEN
+    )
 
 
 def run() -> tuple[SyncRun, Any]:
@@ -76,10 +78,22 @@ def test_run_files_one_issue_per_open_bugsink_issue(
         stored = json.loads(state_redis.get(f"bugsink:synced:{issue['id']}"))
         assert stored["gitea_issue_number"] == record.gitea_issue_number
         assert set(stored) == {"gitea_issue_number", "synced_at", "project", "title"}
-    backend_issue = gitea_standin.issues[SyncRecord.objects.get(bugsink_issue_id=open_issues[0]["id"]).gitea_issue_number]
-    assert label_names(gitea_standin, backend_issue.label_ids) == {"bug:backend", "env:production", "source:bugsink"}
-    frontend_issue = gitea_standin.issues[SyncRecord.objects.get(bugsink_issue_id=open_issues[3]["id"]).gitea_issue_number]
-    assert label_names(gitea_standin, frontend_issue.label_ids) == {"bug:frontend", "env:test", "source:bugsink"}
+    backend_issue = gitea_standin.issues[
+        SyncRecord.objects.get(bugsink_issue_id=open_issues[0]["id"]).gitea_issue_number
+    ]
+    assert label_names(gitea_standin, backend_issue.label_ids) == {
+        "bug:backend",
+        "env:production",
+        "source:bugsink",
+    }
+    frontend_issue = gitea_standin.issues[
+        SyncRecord.objects.get(bugsink_issue_id=open_issues[3]["id"]).gitea_issue_number
+    ]
+    assert label_names(gitea_standin, frontend_issue.label_ids) == {
+        "bug:frontend",
+        "env:test",
+        "source:bugsink",
+    }
 
 
 def test_labels_are_created_with_record_colours_and_fixed(
@@ -98,7 +112,9 @@ def test_labels_are_created_with_record_colours_and_fixed(
     assert colours["source:bugsink"] == "#10b981"
     assert len(gitea_standin.labels) == 60 + 7
     assert gitea_standin.labels[wrong.id].color == "#2563eb"
-    label_creates = [r for r in gitea_standin.requests if r.method == "POST" and r.path.endswith("/labels")]
+    label_creates = [
+        r for r in gitea_standin.requests if r.method == "POST" and r.path.endswith("/labels")
+    ]
     assert len(label_creates) == 6
 
 
@@ -208,7 +224,9 @@ def test_unmapped_project_syncs_with_source_label_and_is_reported(
 def test_explicit_mapping_sets_labels(
     bugsink: FakeBugsink, gitea_standin: GiteaStandin, sync_enabled: None
 ) -> None:
-    ProjectLabelMapping.objects.create(project_slug="billing", kind="backend", environment="production")
+    ProjectLabelMapping.objects.create(
+        project_slug="billing", kind="backend", environment="production"
+    )
     project = bugsink.add_project(1, "Billing", "billing")
     bugsink.add_issue(project, 1)
 
@@ -276,7 +294,10 @@ def test_dry_run_lists_and_writes_nothing(
 
     call_command("bugsink_sync", "--dry-run", stdout=out)
 
-    assert "would create: [Backend] ValueError: invalid literal number 1  [bug:backend, env:production, source:bugsink]" in out.getvalue()
+    assert (
+        "would create: [Backend] ValueError: invalid literal number 1  [bug:backend, env:production, source:bugsink]"
+        in out.getvalue()
+    )
     assert "1 Gitea issues would be created" in out.getvalue()
     assert gitea_standin.requests == []
     assert bugsink.resolve_calls == []
@@ -285,7 +306,9 @@ def test_dry_run_lists_and_writes_nothing(
     assert SyncRun.objects.count() == 0
 
 
-def test_command_prints_summary(bugsink: FakeBugsink, gitea_standin: GiteaStandin, sync_enabled: None) -> None:
+def test_command_prints_summary(
+    bugsink: FakeBugsink, gitea_standin: GiteaStandin, sync_enabled: None
+) -> None:
     project = bugsink.add_project(1, "Backend", "backend-prod")
     bugsink.add_issue(project, 1)
     out = StringIO()

@@ -11,7 +11,9 @@ from syncapp.state import (
     SyncStateStore,
 )
 
-STATE = SyncedIssueState(gitea_issue_number=12, synced_at="2026-12-04T10:00:00+00:00", project="backend-prod", title="t")
+STATE = SyncedIssueState(
+    gitea_issue_number=12, synced_at="2026-12-04T10:00:00+00:00", project="backend-prod", title="t"
+)
 
 
 def test_key_schema_and_json_value(state_store: SyncStateStore, state_redis: redis.Redis) -> None:
@@ -26,7 +28,9 @@ def test_key_schema_and_json_value(state_store: SyncStateStore, state_redis: red
     assert state_redis.ttl("bugsink:synced:issue-1") == -1
 
 
-def test_get_many_uses_one_round_trip(state_store: SyncStateStore, state_redis: redis.Redis) -> None:
+def test_get_many_uses_one_round_trip(
+    state_store: SyncStateStore, state_redis: redis.Redis
+) -> None:
     state_store.put("issue-1", STATE)
     state_redis.set("bugsink:synced:issue-3", "not json")
     before = state_redis.info("commandstats").get("cmdstat_mget", {}).get("calls", 0)
@@ -49,7 +53,9 @@ def test_second_lock_holder_is_refused(state_store: SyncStateStore) -> None:
     state_store.acquire_lock({}).release()
 
 
-def test_lock_expires_for_crashed_holder(state_store: SyncStateStore, state_redis: redis.Redis) -> None:
+def test_lock_expires_for_crashed_holder(
+    state_store: SyncStateStore, state_redis: redis.Redis
+) -> None:
     state_store.acquire_lock({})
     state_redis.pexpire("bugsink:sync:lock", 50)
     time.sleep(0.1)
