@@ -23,7 +23,12 @@ class SyncError(Exception):
 class ConfigurationError(SyncError):
     """The sync settings are missing or invalid. Retrying cannot help."""
 
-    def __init__(self, problems: list["ConfigProblem"]) -> None:
+    def __init__(self, problems: "list[ConfigProblem] | str") -> None:
+        # Celery rebuilds a task's exception from its message, so a str is accepted too.
+        if isinstance(problems, str):
+            self.problems: list[ConfigProblem] = []
+            super().__init__(problems)
+            return
         self.problems = problems
         lines = "; ".join(f"{problem.variable}: {problem.message}" for problem in problems)
         super().__init__(f"invalid sync configuration: {lines}")

@@ -28,16 +28,17 @@ class ApiError(SyncError):
     """A request to Bugsink or Gitea failed.
 
     `transient` says whether the same request may succeed later (connection errors, timeouts,
-    429 and 5xx); `status` is None when no HTTP answer arrived.
+    429 and 5xx); `status` is None when no HTTP answer arrived. The keyword arguments have
+    defaults because Celery rebuilds a task's exception from its message alone.
     """
 
     def __init__(
         self,
         message: str,
         *,
-        service: str,
-        method: str,
-        url: str,
+        service: str = "",
+        method: str = "",
+        url: str = "",
         status: int | None = None,
         transient: bool = False,
         detail: str = "",

@@ -20,8 +20,8 @@ def expiry_seconds(interval_minutes: int) -> int:
     return max(interval // 2, interval - 60)
 
 
-def install_schedule(interval_minutes: int) -> tuple[PeriodicTask, bool]:
-    """Create or update the periodic task; return it and whether anything changed."""
+def install_schedule(interval_minutes: int) -> tuple[PeriodicTask, str]:
+    """Create or update the periodic task; return it and "created", "updated" or "unchanged"."""
     schedule, _ = IntervalSchedule.objects.get_or_create(
         every=interval_minutes, period=IntervalSchedule.MINUTES
     )
@@ -35,11 +35,11 @@ def install_schedule(interval_minutes: int) -> tuple[PeriodicTask, bool]:
     }
     task = PeriodicTask.objects.filter(name=PERIODIC_TASK_NAME).first()
     if task is None:
-        return PeriodicTask.objects.create(name=PERIODIC_TASK_NAME, **wanted), True
+        return PeriodicTask.objects.create(name=PERIODIC_TASK_NAME, **wanted), "created"
     changed = {key: value for key, value in wanted.items() if getattr(task, key) != value}
     if not changed:
-        return task, False
+        return task, "unchanged"
     for key, value in changed.items():
         setattr(task, key, value)
     task.save()
-    return task, True
+    return task, "updated"

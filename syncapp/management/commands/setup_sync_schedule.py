@@ -19,9 +19,8 @@ class Command(BaseCommand):
         if interval_problems:
             raise CommandError(str(ConfigurationError(interval_problems)))
 
-        task, changed = install_schedule(config.interval_minutes)
-        verb = "updated" if changed else "unchanged"
+        task, outcome = install_schedule(config.interval_minutes)
         self.stdout.write(
-            f"periodic task {task.name!r} {verb}: every {config.interval_minutes} min on queue "
+            f"periodic task {task.name!r} {outcome}: every {config.interval_minutes} min on queue "
             f"{task.queue}, ticks expire after {task.expire_seconds} s"
         )
