@@ -92,6 +92,10 @@ class SyncRecord(models.Model):
     synced_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    # What Bugsink reported when the issue was last resolved: a later last_seen or a higher
+    # event count means the error came back, not that someone reopened it by hand.
+    bugsink_last_seen = models.CharField(max_length=64, blank=True)
+    bugsink_event_count = models.PositiveBigIntegerField(default=0)
     regression_count = models.PositiveIntegerField(default=0)
     last_run = models.ForeignKey(SyncRun, null=True, blank=True, on_delete=models.SET_NULL)
 
