@@ -142,6 +142,45 @@ class GiteaClient:
         ).json()
         return GiteaIssue.from_api(payload)
 
+    def get_issue(self, number: int) -> GiteaIssue | None:
+        """Return the issue (GET /repos/{owner}/{repo}/issues/{index}), None if it was deleted."""
+        try:
+            payload = self.http.request(
+                "GET", f"{self.repo_path}/issues/{number}", explain=self.explain_status
+            ).json()
+        except ApiError as error:
+            if error.status == 404:
+                return None
+            raise
+        return GiteaIssue.from_api(payload)
+
+    def reopen_issue(self, number: int) -> None:
+        """Set the issue's state to open (PATCH /repos/{owner}/{repo}/issues/{index})."""
+        self.http.request(
+            "PATCH",
+            f"{self.repo_path}/issues/{number}",
+            json={"state": "open"},
+            idempotent=True,
+            explain=self.explain_status,
+        )
+
+    def list_comment_bodies(self, number: int) -> list[str]:
+        """Return the bodies of the issue's comments (GET .../issues/{index}/comments)."""
+        payload = self.http.request(
+            "GET", f"{self.repo_path}/issues/{number}/comments", explain=self.explain_status
+        ).json()
+        return [str(comment.get("body") or "") for comment in payload or []]
+
+    def add_comment(self, number: int, body: str) -> None:
+        """Comment on the issue (POST /repos/{owner}/{repo}/issues/{index}/comments)."""
+        self.http.request(
+            "POST",
+            f"{self.repo_path}/issues/{number}/comments",
+            json={"body": body},
+            idempotent=False,
+            explain=self.explain_status,
+        )
+
     def find_issue_by_marker(self, marker: str, since: str) -> GiteaIssue | None:
         """Return the issue whose body contains marker among those updated since an ISO time.
 
