@@ -54,6 +54,9 @@ class SyncRun(models.Model):
     skipped = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
     resolved = models.PositiveIntegerField(default=0)
+    regressions = models.PositiveIntegerField(
+        default=0, help_text="Synced issues whose error came back: commented and reopened."
+    )
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
     # [{"bugsink_issue_id", "project", "title", "reason"}], one per failed issue.
     failures = models.JSONField(default=list, blank=True)
