@@ -63,6 +63,7 @@ def run_sync(
         {"started_at": started_at.isoformat(), "trigger": trigger, "task_id": task_id}
     )
     try:
+        close_interrupted_runs()
         run = SyncRun.objects.create(
             trigger=trigger, triggered_by=triggered_by, task_id=task_id or ""
         )
@@ -95,6 +96,17 @@ def run_sync(
         lock.release()
 
 
+def close_interrupted_runs() -> int:
+    """Mark runs still "running" as failed; only called while holding the lock, so none of
+    them can still be alive: their worker died before recording the end."""
+    return SyncRun.objects.filter(status=SyncRun.Status.RUNNING).update(
+        status=SyncRun.Status.FAILED,
+        finished_at=timezone.now(),
+        error="interrupted: the worker stopped before the run finished; the next run "
+        "completed its work",
+    )
+
+
 def finish_run(run: SyncRun, summary: RunSummary, status: str, error: str = "") -> None:
     run.status = status
     run.finished_at = timezone.now()
@@ -102,6 +114,7 @@ def finish_run(run: SyncRun, summary: RunSummary, status: str, error: str = "") 
     run.skipped = summary.skipped
     run.failed = summary.failed
     run.resolved = summary.resolved
+    run.regressions = summary.regressions
     run.duration_ms = summary.duration_ms
     run.failures = [failure.__dict__ for failure in summary.failures]
     run.unmapped_projects = summary.unmapped_projects

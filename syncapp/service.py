@@ -17,8 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 from celery.exceptions import Retry, SoftTimeLimitExceeded, TimeLimitExceeded
-from django.db import DatabaseError, transaction
-from django.utils import timezone
+from django.db import DatabaseError
 from redis.exceptions import RedisError
 
 from syncapp.bugsink import BugsinkClient, BugsinkIssue, BugsinkProject
@@ -27,6 +26,19 @@ from syncapp.gitea import GiteaClient, GiteaIssue
 from syncapp.http import ApiError
 from syncapp.labels import LABELS, LabelPlan, plan_labels
 from syncapp.models import ProjectLabelMapping, SyncRecord, SyncRun
+from syncapp.records import (
+    record_created,
+    record_from_state,
+    record_intent,
+    record_resolved,
+    state_of,
+)
+from syncapp.regressions import (
+    has_baseline,
+    is_regression,
+    regression_marker,
+    render_regression_comment,
+)
 from syncapp.rendering import marker_for, render_issue, render_title
 from syncapp.state import LockLostError, SyncedIssueState, SyncLock, SyncStateStore
 
@@ -63,6 +75,7 @@ class RunSummary:
     skipped: int = 0
     failed: int = 0
     resolved: int = 0
+    regressions: int = 0
     duration_ms: int = 0
     failures: list[IssueFailure] = field(default_factory=list)
     unmapped_projects: list[str] = field(default_factory=list)
@@ -73,7 +86,8 @@ class RunSummary:
     def log_line(self) -> str:
         return (
             f"synced={self.synced} skipped={self.skipped} failed={self.failed} "
-            f"resolved={self.resolved} duration_ms={self.duration_ms}"
+            f"resolved={self.resolved} regressions={self.regressions} "
+            f"duration_ms={self.duration_ms}"
         )
 
 
@@ -160,8 +174,7 @@ class SyncService:
         records = SyncRecord.objects.in_bulk(issue_ids, field_name="bugsink_issue_id")
 
         for issue in issues:
-            if self.lock is not None:
-                self.lock.renew()
+            self.renew_lock()
             try:
                 self.sync_issue(project, plan, issue, states.get(issue.id), records.get(issue.id))
                 self.consecutive_connection_errors = 0
@@ -178,8 +191,15 @@ class SyncService:
         state: SyncedIssueState | None,
         record: SyncRecord | None,
     ) -> None:
-        if state is not None or (record is not None and record.gitea_issue_number):
-            self.finish_synced_issue(project, issue, state, record)
+        if record is None and state is not None:
+            record = record_from_state(
+                issue, project.slug, self.bugsink.issue_web_url(issue.id), state
+            )
+        if record is not None and record.gitea_issue_number:
+            if state is None:
+                self.state.put(issue.id, state_of(record, project.slug))
+                logger.info("bugsink_issue=%s sync state restored in Redis", issue.id)
+            self.handle_synced_issue(project, plan, issue, record)
             return
 
         if record is not None and record.status == SyncRecord.Status.PENDING:
@@ -190,110 +210,106 @@ class SyncService:
                     issue.id,
                     found.number,
                 )
-                self.record_created(record, found, project)
+                record_created(record, found, project.slug, self.state, self.run_row)
                 self.summary.synced += 1
                 self.resolve(issue, record)
                 return
 
+        self.create_gitea_issue(project, plan, issue)
+
+    def create_gitea_issue(
+        self, project: BugsinkProject, plan: LabelPlan, issue: BugsinkIssue
+    ) -> SyncRecord:
+        """Fetch the latest event, record the intent, create the Gitea issue, resolve.
+
+        When the create fails without a definite answer (no connection, timeout, 5xx), Gitea
+        may still have committed it, so the issue is looked up by its marker before one more
+        attempt. If that lookup fails too, nothing more is created in this run.
+        """
+        issue_url = self.bugsink.issue_web_url(issue.id)
         event = self.bugsink.latest_event(issue.id)
-        rendered = render_issue(project, issue, event, self.bugsink.issue_web_url(issue.id))
-        record = self.record_intent(project, plan, issue, rendered.title)
+        rendered = render_issue(project, issue, event, issue_url)
         label_ids = [self.label_ids[name] for name in plan.label_names]
-        created = self.gitea.create_issue(rendered.title, rendered.body, label_ids)
+        self.renew_lock()
+        record = record_intent(issue, project.slug, plan, rendered.title, issue_url, self.run_row)
+        try:
+            created = self.gitea.create_issue(rendered.title, rendered.body, label_ids)
+        except ApiError as error:
+            if not error.transient:
+                raise
+            logger.warning("bugsink_issue=%s create failed (%s); checking Gitea", issue.id, error)
+            found = self.find_created_issue(record)
+            created = found or self.gitea.create_issue(rendered.title, rendered.body, label_ids)
         logger.info(
             "bugsink_issue=%s gitea_issue=%s created: %s", issue.id, created.number, created.title
         )
-        self.record_created(record, created, project)
+
+        self.renew_lock()
+        record_created(record, created, project.slug, self.state, self.run_row)
         self.summary.synced += 1
         self.resolve(issue, record)
+        return record
 
-    def finish_synced_issue(
-        self,
-        project: BugsinkProject,
-        issue: BugsinkIssue,
-        state: SyncedIssueState | None,
-        record: SyncRecord | None,
+    def handle_synced_issue(
+        self, project: BugsinkProject, plan: LabelPlan, issue: BugsinkIssue, record: SyncRecord
     ) -> None:
-        """Skip an issue that already has a Gitea issue, repairing whichever copy is missing.
+        """Finish or follow up an issue that already has a Gitea issue; never create another.
 
-        The Bugsink issue is resolved again only if Bugsink never confirmed the resolve:
-        a resolved issue that is open again was reopened or regressed in Bugsink.
+        Not yet confirmed resolved: resolve it. Resolved but unresolved again with new
+        events: a regression. Resolved and reopened by hand without new events: skip it.
         """
-        if record is None and state is not None:
-            record = self.record_from_state(project, issue, state)
-        assert record is not None and record.gitea_issue_number is not None
-        if state is None:
-            self.state.put(issue.id, state_of(record, project))
-            logger.info("bugsink_issue=%s sync state restored in Redis", issue.id)
-
-        self.summary.skipped += 1
-        if record.status != SyncRecord.Status.RESOLVED:
+        if record.status != SyncRecord.Status.RESOLVED or not has_baseline(record):
+            self.summary.skipped += 1
             self.resolve(issue, record)
+            return
+        if not is_regression(issue, record):
+            self.summary.skipped += 1
+            return
+        self.handle_regression(project, plan, issue, record)
+
+    def handle_regression(
+        self, project: BugsinkProject, plan: LabelPlan, issue: BugsinkIssue, record: SyncRecord
+    ) -> None:
+        """Comment on and reopen the Gitea issue, or file a new one if it was deleted."""
+        number = record.gitea_issue_number
+        assert number is not None
+        gitea_issue = self.gitea.get_issue(number)
+        # The record leaves the resolved state first, so that a run that dies from here on
+        # is finished by the next run as an unconfirmed resolve, not counted twice.
+        record.status = SyncRecord.Status.CREATED
+        record.regression_count += 1
+        record.save(update_fields=["status", "regression_count"])
+        self.summary.regressions += 1
+
+        if gitea_issue is None:
+            logger.warning(
+                "bugsink_issue=%s came back but gitea_issue=%s was deleted; filing a new one",
+                issue.id,
+                number,
+            )
+            self.create_gitea_issue(project, plan, issue)
+            return
+
+        event = self.bugsink.latest_event(issue.id)
+        comment = render_regression_comment(issue, event, record)
+        if regression_marker(issue) not in "".join(self.gitea.list_comment_bodies(number)):
+            self.gitea.add_comment(number, comment)
+        if gitea_issue.state == "closed":
+            self.gitea.reopen_issue(number)
+        logger.info("bugsink_issue=%s gitea_issue=%s regressed: commented", issue.id, number)
+        self.resolve(issue, record)
+
+    def renew_lock(self) -> None:
+        if self.lock is not None:
+            self.lock.renew()
 
     def find_created_issue(self, record: SyncRecord) -> GiteaIssue | None:
-        """Look for the Gitea issue a previous run may have created before it died.
+        """Look for the Gitea issue a previous attempt may have created.
 
         If the search itself fails the error propagates, and nothing is created (fail closed).
         """
         since = (record.intent_at - MARKER_SEARCH_MARGIN).isoformat()
         return self.gitea.find_issue_by_marker(marker_for(record.bugsink_issue_id), since)
-
-    def record_intent(
-        self,
-        project: BugsinkProject,
-        plan: LabelPlan,
-        issue: BugsinkIssue,
-        title: str,
-    ) -> SyncRecord:
-        record, _ = SyncRecord.objects.update_or_create(
-            bugsink_issue_id=issue.id,
-            defaults={
-                "bugsink_short_id": issue.friendly_id[:100],
-                "bugsink_issue_url": self.bugsink.issue_web_url(issue.id),
-                "project_slug": project.slug,
-                "kind": plan.kind or "",
-                "environment": plan.environment or "",
-                "error_type": issue.error_type[:255],
-                "title": title,
-                "labels": plan.label_names,
-                "status": SyncRecord.Status.PENDING,
-                "intent_at": timezone.now(),
-                "last_run": self.run_row,
-            },
-        )
-        return record
-
-    def record_created(
-        self, record: SyncRecord, created: GiteaIssue, project: BugsinkProject
-    ) -> None:
-        with transaction.atomic():
-            record.status = SyncRecord.Status.CREATED
-            record.gitea_issue_number = created.number
-            record.gitea_issue_url = created.html_url
-            record.synced_at = timezone.now()
-            record.last_error = ""
-            record.last_run = self.run_row
-            record.save()
-        self.state.put(record.bugsink_issue_id, state_of(record, project))
-
-    def record_from_state(
-        self, project: BugsinkProject, issue: BugsinkIssue, state: SyncedIssueState
-    ) -> SyncRecord:
-        """Rebuild the database record of an issue that only Redis remembers."""
-        record, _ = SyncRecord.objects.update_or_create(
-            bugsink_issue_id=issue.id,
-            defaults={
-                "bugsink_short_id": issue.friendly_id[:100],
-                "bugsink_issue_url": self.bugsink.issue_web_url(issue.id),
-                "project_slug": project.slug,
-                "title": state.title[:255],
-                "status": SyncRecord.Status.CREATED,
-                "gitea_issue_number": state.gitea_issue_number,
-                "intent_at": timezone.now(),
-                "synced_at": timezone.now(),
-            },
-        )
-        return record
 
     def resolve(self, issue: BugsinkIssue, record: SyncRecord) -> None:
         try:
@@ -305,10 +321,7 @@ class SyncService:
                 f"Gitea issue #{record.gitea_issue_number} exists, but resolving the issue in "
                 f"Bugsink failed ({error}); the next run resolves it without creating another"
             ) from error
-        record.status = SyncRecord.Status.RESOLVED
-        record.resolved_at = timezone.now()
-        record.last_error = ""
-        record.save(update_fields=["status", "resolved_at", "last_error"])
+        record_resolved(record, issue)
         self.summary.resolved += 1
 
     def record_failure(
@@ -333,13 +346,3 @@ class SyncService:
             self.consecutive_connection_errors += 1
             if self.consecutive_connection_errors >= MAX_CONSECUTIVE_CONNECTION_ERRORS:
                 raise api_error
-
-
-def state_of(record: SyncRecord, project: BugsinkProject) -> SyncedIssueState:
-    synced_at = record.synced_at or timezone.now()
-    return SyncedIssueState(
-        gitea_issue_number=int(record.gitea_issue_number or 0),
-        synced_at=synced_at.isoformat(),
-        project=project.slug,
-        title=record.title,
-    )
