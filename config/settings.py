@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
     "django_celery_beat",
     "syncapp",
 ]
@@ -104,8 +105,12 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # A message that is not acknowledged within this time is delivered again. It must exceed the
 # longest retry countdown plus the task's hard time limit (see syncapp.tasks), or a retry that
 # is waiting for its countdown would be handed to a second worker.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# The connect timeouts bound how long the admin API waits for an unreachable Redis before it
+# returns 503 (the operating system's own timeout can be minutes).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_timeout": 5}
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BROKER_CONNECTION_TIMEOUT = 5
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 5
 
 # --- Sync ----------------------------------------------------------------------------------
 BUGSINK_URL = env.str("BUGSINK_URL", default="")
@@ -125,6 +130,36 @@ SYNC_HTTP_READ_TIMEOUT = env.float("SYNC_HTTP_READ_TIMEOUT", default=30.0)
 # server's Retry-After, up to 30 s).
 SYNC_HTTP_RETRIES = env.int("SYNC_HTTP_RETRIES", default=2)
 SYNC_HTTP_BACKOFF_SECONDS = env.float("SYNC_HTTP_BACKOFF_SECONDS", default=1.0)
+
+# --- Admin API -----------------------------------------------------------------------------
+# Seconds POST /api/admin/bugsink/sync waits for the run before returning 202. The web
+# server's worker timeout must be longer (gunicorn's default is 30 s).
+SYNC_API_WAIT_SECONDS = env.float("SYNC_API_WAIT_SECONDS", default=60.0)
+
+REST_FRAMEWORK = {
+    # The token class comes first because DRF takes the 401 challenge (WWW-Authenticate) from
+    # the first class; the session class alone would make anonymous requests 403.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "syncapp.authentication.BearerTokenAuthentication",
+        "syncapp.authentication.AdminSessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["syncapp.permissions.IsStaffUser"],
+    # JSON only, because the browsable API would send browsers HTML pages.
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "syncapp.api.errors.handle_api_exception",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "bugsink-gitea-sync admin API",
+    "DESCRIPTION": "Start a sync run by hand and read the sync's status. Every answer is "
+    '{"success": true, "data": ...} or {"success": false, "error": {"code", "message"}}.',
+    "VERSION": "1.0.0",
+    # OpenAPI 3.1 schemas are JSON Schema, so clients and tests can validate responses with them.
+    "OAS_VERSION": "3.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["syncapp.permissions.IsStaffUser"],
+}
 
 LOGGING = {
     "version": 1,

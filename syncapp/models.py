@@ -112,3 +112,33 @@ class SyncRecord(models.Model):
     @property
     def resolved_in_bugsink(self) -> bool:
         return self.status == self.Status.RESOLVED
+
+
+class ApiToken(models.Model):
+    """A per-user key for the admin API, sent as `Authorization: Bearer <token>`.
+
+    Only the SHA-256 digest of the token is stored; the plaintext is shown once, when the
+    token is created. A revoked token stays listed so that its use can still be traced.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100, help_text="What the token is for, e.g. 'CI deploy'.")
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    # The first characters of the token, enough to tell tokens apart and too few to use one.
+    prefix = models.CharField(max_length=16, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None

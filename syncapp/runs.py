@@ -6,10 +6,15 @@ outcome. `preview_sync` lists what a run would create and writes nothing anywher
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
+from django.db.models import Count
 from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
+from kombu.exceptions import OperationalError as KombuOperationalError
+from redis.exceptions import RedisError
 
 from syncapp.bugsink import BugsinkClient
 from syncapp.conf import (
@@ -17,6 +22,7 @@ from syncapp.conf import (
     SyncConfig,
     SyncError,
     load_sync_config,
+    read_sync_config,
     scrub_secrets,
 )
 from syncapp.gitea import GiteaClient
@@ -24,7 +30,7 @@ from syncapp.labels import plan_labels
 from syncapp.models import ProjectLabelMapping, SyncRecord, SyncRun
 from syncapp.rendering import render_title
 from syncapp.service import RunSummary, SyncService
-from syncapp.state import SyncStateStore
+from syncapp.state import SyncInProgressError, SyncStateStore
 
 logger = logging.getLogger(__name__)
 
@@ -177,3 +183,171 @@ def preview_sync(config: SyncConfig) -> list[PlannedIssue]:
                 if issue.id not in synced
             ]
     return planned
+
+
+# --- Manual runs and the sync status, for the admin API and the admin pages ----------------
+
+
+class SyncUnavailableError(SyncError):
+    """Redis or the Celery broker cannot be reached, so no run can be started or read."""
+
+
+def read_current_run(config: SyncConfig) -> dict[str, Any] | None:
+    """Return the run that holds the lock now ({run_id, started_at, trigger, task_id}), or
+    None. Raises SyncUnavailableError when the sync-state Redis cannot be reached."""
+    try:
+        return SyncStateStore.from_url(config.state_redis_url).current_run()
+    except RedisError as error:
+        raise SyncUnavailableError(f"the sync-state Redis cannot be reached: {error}") from error
+
+
+def start_manual_sync(user: Any) -> str:
+    """Queue a manual run of the sync task for user and return its Celery task id.
+
+    Raises SyncDisabledError when BUGSINK_SYNC_ENABLED is false, SyncInProgressError when a
+    run holds the lock, and SyncUnavailableError when Redis or the broker cannot be reached.
+    The check here only saves a queued task that would be refused: the run itself takes the
+    same lock as scheduled runs, so the two never overlap even when one starts in between.
+    """
+    # The task imports this module, so importing it at the top would be circular.
+    from syncapp.tasks import sync_bugsink_to_gitea
+
+    config, problems = read_sync_config()
+    # Invalid settings are not refused here: the task records them as a failed run, which
+    # is where an operator looks for them.
+    if not config.enabled and not problems:
+        raise SyncDisabledError()
+    current = read_current_run(config)
+    if current is not None:
+        raise SyncInProgressError(current)
+
+    try:
+        # No publish retries: an operator waiting on the page or the API gets the error at
+        # once instead of after the broker's reconnect attempts.
+        result = sync_bugsink_to_gitea.apply_async(
+            kwargs={"trigger": SyncRun.Trigger.MANUAL, "triggered_by_id": user.pk}, retry=False
+        )
+    except (KombuOperationalError, RedisError) as error:
+        raise SyncUnavailableError(f"the Celery broker cannot be reached: {error}") from error
+    logger.info("manual sync run queued: task=%s user=%s", result.id, user.pk)
+    return result.id
+
+
+def clear_failure_reasons(runs: Any) -> int:
+    """Clear last_error on the sync records of the issues that failed in these runs, and
+    return how many changed. The admin then shows only reasons from after the retry."""
+    issue_ids = {failure["bugsink_issue_id"] for run in runs for failure in run.failures}
+    return (
+        SyncRecord.objects.filter(bugsink_issue_id__in=issue_ids)
+        .exclude(last_error="")
+        .update(last_error="")
+    )
+
+
+def forget_sync_record(record: SyncRecord, user: Any) -> None:
+    """Delete a sync record and its Redis key, so that the next run syncs the Bugsink issue
+    again if it is still unresolved. The Gitea issue is left as it is.
+
+    The Redis key goes first: if deleting it fails, the record stays and the admin shows
+    the error, while the reverse order would leave a key that makes every run skip the issue.
+    """
+    config, _ = read_sync_config()
+    try:
+        SyncStateStore.from_url(config.state_redis_url).delete(record.bugsink_issue_id)
+    except RedisError as error:
+        raise SyncUnavailableError(f"the sync-state Redis cannot be reached: {error}") from error
+    record.delete()
+    logger.info(
+        "sync record forgotten: bugsink_issue=%s gitea_issue=%s user=%s",
+        record.bugsink_issue_id,
+        record.gitea_issue_number,
+        user.pk,
+    )
+
+
+@dataclass(frozen=True)
+class ProjectSyncCount:
+    slug: str
+    synced_count: int
+
+
+@dataclass(frozen=True)
+class SyncStatus:
+    enabled: bool
+    configuration_problems: list[str]
+    current_run: dict[str, Any] | None
+    last_run: SyncRun | None
+    next_run: datetime | None
+    schedule: PeriodicTask | None
+    total_synced: int
+    projects: list[ProjectSyncCount]
+    unmapped_projects: list[str]
+
+
+def sync_status() -> SyncStatus:
+    """Collect what an operator checks first: the switch, the run in progress, the last
+    finished run, the next scheduled run and the counts of synced issues per project.
+
+    Raises SyncUnavailableError when the sync-state Redis cannot be reached.
+    """
+    # The schedule module imports the task, which imports this module.
+    from syncapp.schedule import PERIODIC_TASK_NAME
+
+    config, problems = read_sync_config()
+    current = read_current_run(config)
+    last_run = SyncRun.objects.exclude(status=SyncRun.Status.RUNNING).first()
+    schedule = PeriodicTask.objects.filter(name=PERIODIC_TASK_NAME).first()
+
+    synced = SyncRecord.objects.filter(gitea_issue_number__isnull=False)
+    projects = [
+        ProjectSyncCount(row["project_slug"], row["synced_count"])
+        for row in synced.values("project_slug")
+        .annotate(synced_count=Count("pk"))
+        .order_by("project_slug")
+    ]
+
+    return SyncStatus(
+        enabled=config.enabled,
+        configuration_problems=[f"{p.variable}: {p.message}" for p in problems],
+        current_run=current,
+        last_run=last_run,
+        next_run=next_scheduled_run(schedule) if config.enabled else None,
+        schedule=schedule,
+        total_synced=sum(project.synced_count for project in projects),
+        projects=projects,
+        unmapped_projects=unmapped_projects(),
+    )
+
+
+def next_scheduled_run(task: PeriodicTask | None) -> datetime | None:
+    """Return when beat sends the periodic task next, or None when it is missing, disabled
+    or a one-off that already ran.
+
+    Mirrors django-celery-beat 2.x's ModelEntry: a task that never ran counts from its last
+    change, and a task whose time has passed is sent at beat's next tick (about now).
+    """
+    if task is None or not task.enabled:
+        return None
+    if task.one_off and task.total_run_count:
+        return None
+    now = timezone.now()
+    if task.start_time and task.start_time > now:
+        return task.start_time
+    remaining = task.schedule.remaining_estimate(task.last_run_at or task.date_changed)
+    return now + max(remaining, timedelta(0))
+
+
+def unmapped_projects() -> list[str]:
+    """Return the Bugsink projects that the last completed run could not label fully and
+    that still have no complete label mapping."""
+    last_complete = SyncRun.objects.filter(
+        status__in=[SyncRun.Status.SUCCEEDED, SyncRun.Status.PARTIAL]
+    ).first()
+    if last_complete is None:
+        return []
+    mapped = set(
+        ProjectLabelMapping.objects.exclude(kind="")
+        .exclude(environment="")
+        .values_list("project_slug", flat=True)
+    )
+    return [slug for slug in last_complete.unmapped_projects if slug not in mapped]

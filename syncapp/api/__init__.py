@@ -1,0 +1,1 @@
+"""The admin API (Django REST framework): views, the error envelope, the OpenAPI extras."""
