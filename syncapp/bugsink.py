@@ -122,6 +122,18 @@ class BugsinkClient:
         for page in self._walk_pages(f"{API_ROOT}/issues/", params):
             yield [BugsinkIssue.from_api(item) for item in page]
 
+    def get_issue(self, issue_id: str) -> BugsinkIssue | None:
+        """Return the issue (GET /issues/{id}/), or None when it was deleted."""
+        try:
+            payload = self.http.request(
+                "GET", f"{API_ROOT}/issues/{issue_id}/", explain=explain_bugsink_status
+            ).json()
+        except ApiError as error:
+            if error.status == 404:
+                return None
+            raise
+        return BugsinkIssue.from_api(payload)
+
     def latest_event(self, issue_id: str) -> BugsinkEvent | None:
         """Return the issue's newest event with its payload, or None when retention pruned all.
 

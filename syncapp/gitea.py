@@ -40,6 +40,7 @@ class GiteaIssue:
     state: str
     html_url: str
     label_names: tuple[str, ...]
+    created_at: str = ""
 
     @classmethod
     def from_api(cls, payload: Mapping[str, Any]) -> "GiteaIssue":
@@ -50,6 +51,7 @@ class GiteaIssue:
             state=str(payload.get("state") or ""),
             html_url=str(payload.get("html_url") or ""),
             label_names=tuple(str(label.get("name")) for label in payload.get("labels") or []),
+            created_at=str(payload.get("created_at") or ""),
         )
 
 
@@ -180,6 +182,12 @@ class GiteaClient:
             idempotent=False,
             explain=self.explain_status,
         )
+
+    def iter_issues(self) -> Iterator[GiteaIssue]:
+        """Yield every issue of the repository, open and closed (GET .../issues, all pages)."""
+        params = {"state": "all", "type": "issues"}
+        for item in self._walk_pages(f"{self.repo_path}/issues", params):
+            yield GiteaIssue.from_api(item)
 
     def find_issue_by_marker(self, marker: str, since: str) -> GiteaIssue | None:
         """Return the issue whose body contains marker among those updated since an ISO time.

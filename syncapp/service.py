@@ -59,6 +59,7 @@ RUN_ENDING_ERRORS = (
 MAX_CONSECUTIVE_CONNECTION_ERRORS = 3
 # Gitea filters issues by its own clock; this margin covers a skew between the two servers.
 MARKER_SEARCH_MARGIN = timedelta(minutes=10)
+MAX_UNFINISHED_PER_RUN = 100
 
 
 @dataclass
@@ -136,6 +137,7 @@ class SyncService:
                 if not plan.is_mapped:
                     self.summary.unmapped_projects.append(project.slug)
                 self.sync_project(project, plan)
+            self.finish_unfinished_records()
         finally:
             self.summary.duration_ms = int((time.monotonic() - started) * 1000)
         return self.summary
@@ -298,6 +300,48 @@ class SyncService:
             self.gitea.reopen_issue(number)
         logger.info("bugsink_issue=%s gitea_issue=%s regressed: commented", issue.id, number)
         self.resolve(issue, record)
+
+    def finish_unfinished_records(self) -> None:
+        """Complete records that this run did not meet in Bugsink's list of open issues.
+
+        A resolve whose answer was lost leaves a record unconfirmed while Bugsink no longer
+        lists the issue as open; a create interrupted before it was recorded leaves a pending
+        record whose Bugsink issue someone may have resolved since. At most
+        MAX_UNFINISHED_PER_RUN records are checked per run, oldest first.
+        """
+        unfinished = (
+            SyncRecord.objects.exclude(status=SyncRecord.Status.RESOLVED)
+            .exclude(bugsink_issue_id__in=self.seen_issue_ids)
+            .order_by("intent_at")[:MAX_UNFINISHED_PER_RUN]
+        )
+        for record in unfinished:
+            self.renew_lock()
+            try:
+                self.finish_record(record)
+            except RUN_ENDING_ERRORS:
+                raise
+            except Exception as error:  # the next run tries again
+                logger.warning(
+                    "bugsink_issue=%s could not be checked: %s",
+                    record.bugsink_issue_id,
+                    scrub_secrets(str(error), self.config.secrets),
+                )
+
+    def finish_record(self, record: SyncRecord) -> None:
+        issue = self.bugsink.get_issue(record.bugsink_issue_id)
+        if issue is None:
+            return
+        if record.status == SyncRecord.Status.PENDING:
+            found = self.find_created_issue(record)
+            if found is None:
+                return
+            record_created(record, found, record.project_slug, self.state, self.run_row)
+            self.summary.synced += 1
+        if issue.is_resolved:
+            record_resolved(record, issue)
+            logger.info("bugsink_issue=%s resolve confirmed", issue.id)
+        elif not issue.is_muted or self.config.include_muted:
+            self.resolve(issue, record)
 
     def renew_lock(self) -> None:
         if self.lock is not None:

@@ -5,6 +5,7 @@ The integration tests use the real Bugsink; this fake exists to inject faults pe
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -34,12 +35,19 @@ class FakeBugsink:
         self.failing_resolves: set[str] = set()
         self.failing_events: set[str] = set()
         self.resolve_calls: list[str] = []
+        # Called with the endpoint's name before each answer; it may raise (a connection
+        # error, a timeout) or return (status, commit) to answer with that status instead,
+        # after applying the request when commit is true.
+        self.fault: Callable[[str], tuple[int, bool] | None] | None = None
         mock.add_callback(responses.GET, f"{API}/projects/", callback=self._projects)
         mock.add_callback(responses.GET, f"{API}/issues/", callback=self._issues)
         mock.add_callback(responses.GET, f"{API}/events/", callback=self._events)
         mock.add_callback(responses.GET, re.compile(rf"{API}/events/[^/]+/$"), callback=self._event)
         mock.add_callback(
             responses.POST, re.compile(rf"{API}/issues/[^/]+/resolve/$"), callback=self._resolve
+        )
+        mock.add_callback(
+            responses.GET, re.compile(rf"{API}/issues/[^/]+/$"), callback=self._issue_detail
         )
 
     def add_project(self, project_id: int, name: str, slug: str) -> FakeProject:
@@ -61,11 +69,35 @@ class FakeBugsink:
     def unresolved_ids(self) -> set[str]:
         return {i["id"] for p in self.projects for i in p.issues if not i["is_resolved"]}
 
+    def _injected(self, endpoint: str) -> tuple[int, bool] | None:
+        return self.fault(endpoint) if self.fault else None
+
+    @staticmethod
+    def _error(status: int) -> tuple[int, dict[str, str], str]:
+        headers = {"Retry-After": "0"} if status == 429 else {}
+        return status, headers, "<html><body><h1>upstream error</h1></body></html>"
+
+    def _issue_detail(self, request: Any) -> tuple[int, dict[str, str], str]:
+        fault = self._injected("issue")
+        if fault:
+            return self._error(fault[0])
+        issue_id = urlsplit(request.url).path.rstrip("/").split("/")[-1]
+        matches = [i for p in self.projects for i in p.issues if i["id"] == issue_id]
+        if not matches:
+            return 404, {}, json.dumps({"detail": "Not found."})
+        return 200, {}, json.dumps(matches[0])
+
     def _projects(self, request: Any) -> tuple[int, dict[str, str], str]:
+        fault = self._injected("projects")
+        if fault:
+            return self._error(fault[0])
         results = [{"id": p.id, "name": p.name, "slug": p.slug} for p in self.projects]
         return 200, {}, json.dumps({"next": None, "previous": None, "results": results})
 
     def _issues(self, request: Any) -> tuple[int, dict[str, str], str]:
+        fault = self._injected("issues")
+        if fault:
+            return self._error(fault[0])
         query = {key: values[0] for key, values in parse_qs(urlsplit(request.url).query).items()}
         project = next(p for p in self.projects if p.id == int(query["project"]))
         state = query.get("state", "all")
@@ -91,6 +123,9 @@ class FakeBugsink:
         return True
 
     def _events(self, request: Any) -> tuple[int, dict[str, str], str]:
+        fault = self._injected("events")
+        if fault:
+            return self._error(fault[0])
         issue_id = parse_qs(urlsplit(request.url).query)["issue"][0]
         if issue_id in self.failing_events:
             return 500, {}, json.dumps({"detail": "event storage unavailable"})
@@ -99,6 +134,9 @@ class FakeBugsink:
         return 200, {}, json.dumps({"next": None, "results": results})
 
     def _event(self, request: Any) -> tuple[int, dict[str, str], str]:
+        fault = self._injected("event")
+        if fault:
+            return self._error(fault[0])
         issue_id = urlsplit(request.url).path.rstrip("/").split("/")[-1].removeprefix("event-of-")
         return 200, {}, json.dumps(self.events[issue_id])
 
@@ -107,8 +145,13 @@ class FakeBugsink:
         self.resolve_calls.append(issue_id)
         if issue_id in self.failing_resolves:
             return 503, {}, json.dumps({"detail": "try later"})
+        fault = self._injected("resolve")
+        if fault and not fault[1]:
+            return self._error(fault[0])
         issue = self.issue(issue_id)
-        if issue["is_resolved"]:
+        if issue["is_resolved"] and not fault:
             return 400, {}, json.dumps({"detail": "Issue is already resolved."})
         issue["is_resolved"] = True
+        if fault:
+            return self._error(fault[0])
         return 200, {}, json.dumps(issue)

@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('syncapp', '0001_initial'),
+        ("syncapp", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='syncrecord',
-            name='bugsink_event_count',
+            model_name="syncrecord",
+            name="bugsink_event_count",
             field=models.PositiveBigIntegerField(default=0),
         ),
         migrations.AddField(
-            model_name='syncrecord',
-            name='bugsink_last_seen',
+            model_name="syncrecord",
+            name="bugsink_last_seen",
             field=models.CharField(blank=True, max_length=64),
         ),
     ]

@@ -4,15 +4,16 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('syncapp', '0002_regression_tracking'),
+        ("syncapp", "0002_regression_tracking"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='syncrun',
-            name='regressions',
-            field=models.PositiveIntegerField(default=0, help_text='Synced issues whose error came back: commented and reopened.'),
+            model_name="syncrun",
+            name="regressions",
+            field=models.PositiveIntegerField(
+                default=0, help_text="Synced issues whose error came back: commented and reopened."
+            ),
         ),
     ]
