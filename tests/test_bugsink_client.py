@@ -262,3 +262,15 @@ def test_same_origin_redirect_is_followed() -> None:
     response = client.http.request("GET", "api/canonical/0/projects")
 
     assert response.json() == {"next": None, "results": []}
+
+
+@responses.activate
+def test_retry_after_is_capped() -> None:
+    waits: list[float] = []
+    client = BugsinkClient(make_config(), sleep=waits.append)
+    responses.get(f"{BASE}/api/canonical/0/projects/", status=429, headers={"Retry-After": "3600"})
+    responses.get(f"{BASE}/api/canonical/0/projects/", json={"next": None, "results": []})
+
+    client.list_projects()
+
+    assert waits == [30.0]
