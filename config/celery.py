@@ -15,7 +15,7 @@ app.autodiscover_tasks()
 
 @worker_init.connect
 @beat_init.connect
-def refuse_invalid_sync_configuration(**kwargs: Any) -> None:
+def stop_on_invalid_sync_configuration(**kwargs: Any) -> None:
     """Stop a worker or beat at start when the sync settings are invalid, naming each
     variable, instead of failing at the first scheduled run."""
     import django

@@ -1,9 +1,9 @@
 """`make demo`: the sync's main job, run locally from start to finish.
 
 It starts a real Bugsink (installed into .bugsink/venv on first use) and seeds it with real
-errors sent by sentry-sdk, starts the Gitea stand-in from the tests, a SQLite database and a
-real Celery worker, then runs the sync task twice: the first run files one Gitea issue per
-Bugsink issue and resolves them in Bugsink, the second finds nothing left to do.
+errors sent by sentry-sdk. Then it starts the Gitea stand-in from the tests, a SQLite
+database and a real Celery worker, and runs the sync task twice. The first run files one
+Gitea issue per Bugsink issue and resolves them in Bugsink; the second finds nothing to do.
 
 It uses Redis databases 11 (broker) and 12 (sync state) on 127.0.0.1:6379 and empties them
 first; set DEMO_REDIS_URL to use another Redis server.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Make sure Redis and PostgreSQL answer on 127.0.0.1 before the tests or the demo run.
-# Redis is started locally when redis-server is installed; otherwise this script says how
+# Make sure Redis and PostgreSQL respond on 127.0.0.1 before the tests or the demo run.
+# Redis is started locally when redis-server is installed; otherwise this script prints how
 # to get one. PostgreSQL is only needed by the tests.
 set -euo pipefail
 

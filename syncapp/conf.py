@@ -1,6 +1,6 @@
 """The sync configuration: validated from Django settings into one typed object.
 
-Each problem names the environment variable and says what to change. Tokens are wrapped in
+Each problem names the environment variable and what to change. Tokens are wrapped in
 `Secret`, whose str() and repr() never show the value.
 """
 
@@ -226,7 +226,7 @@ def load_sync_config(source: Any = None, *, require_connection: bool = False) ->
     """Return the validated configuration or raise ConfigurationError naming every problem.
 
     With require_connection, the Bugsink and Gitea variables must be set even when the sync
-    is disabled (a dry run reads from both servers whatever the switch says).
+    is disabled (a dry run reads from both servers even with BUGSINK_SYNC_ENABLED false).
     """
     config, problems = read_sync_config(source)
     if require_connection and not config.enabled:

@@ -22,7 +22,7 @@ def parse_time(value: str) -> datetime | None:
 
 
 def has_baseline(record: SyncRecord) -> bool:
-    """Return whether the record knows what Bugsink reported when it was resolved."""
+    """Return whether the record stores what Bugsink reported when it was resolved."""
     return bool(record.bugsink_last_seen) or record.bugsink_event_count > 0
 
 

@@ -103,8 +103,9 @@ def run_sync(
 
 
 def close_interrupted_runs() -> int:
-    """Mark runs still "running" as failed; only called while holding the lock, so none of
-    them can still be alive: their worker died before recording the end."""
+    """Mark runs still "running" as failed, because their worker died before recording the end.
+
+    Called only while holding the lock, so none of those runs can still be alive."""
     return SyncRun.objects.filter(status=SyncRun.Status.RUNNING).update(
         status=SyncRun.Status.FAILED,
         finished_at=timezone.now(),

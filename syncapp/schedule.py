@@ -25,7 +25,7 @@ def install_schedule(interval_minutes: int) -> tuple[PeriodicTask, str]:
     schedule, _ = IntervalSchedule.objects.get_or_create(
         every=interval_minutes, period=IntervalSchedule.MINUTES
     )
-    wanted = {
+    desired = {
         "task": SYNC_TASK_NAME,
         "interval": schedule,
         "queue": SYNC_QUEUE,
@@ -35,8 +35,8 @@ def install_schedule(interval_minutes: int) -> tuple[PeriodicTask, str]:
     }
     task = PeriodicTask.objects.filter(name=PERIODIC_TASK_NAME).first()
     if task is None:
-        return PeriodicTask.objects.create(name=PERIODIC_TASK_NAME, **wanted), "created"
-    changed = {key: value for key, value in wanted.items() if getattr(task, key) != value}
+        return PeriodicTask.objects.create(name=PERIODIC_TASK_NAME, **desired), "created"
+    changed = {key: value for key, value in desired.items() if getattr(task, key) != value}
     if not changed:
         return task, "unchanged"
     for key, value in changed.items():

@@ -4,7 +4,7 @@ Per Bugsink issue: check the sync state, fetch the latest event, record the inte
 the Gitea issue, store the sync record and the Redis key, resolve the issue in Bugsink.
 A failing issue is counted and recorded, and the run goes on with the next one.
 
-Exactly-once rests on three facts: the Redis key and the sync record say an issue is done;
+Exactly-once rests on three facts: the Redis key and the sync record mark an issue as done;
 a record left in the `pending` state means a run may have died after creating the Gitea
 issue, so the next run first looks for the issue by the marker in its body; and only one
 run holds the lock at a time.
@@ -54,7 +54,7 @@ RUN_ENDING_ERRORS = (
     DatabaseError,
     RedisError,
 )
-# After this many issues in a row failed without any HTTP answer, the server is taken to be
+# After this many issues in a row failed without any HTTP response, the server is taken to be
 # down and the run ends with a transient error, to be retried as a whole.
 MAX_CONSECUTIVE_CONNECTION_ERRORS = 3
 # Gitea filters issues by its own clock; this margin covers a skew between the two servers.
@@ -224,7 +224,7 @@ class SyncService:
     ) -> SyncRecord:
         """Fetch the latest event, record the intent, create the Gitea issue, resolve.
 
-        When the create fails without a definite answer (no connection, timeout, 5xx), Gitea
+        When the create fails without a definite response (no connection, timeout, 5xx), Gitea
         may still have committed it, so the issue is looked up by its marker before one more
         attempt. If that lookup fails too, nothing more is created in this run.
         """
@@ -304,7 +304,7 @@ class SyncService:
     def finish_unfinished_records(self) -> None:
         """Complete records that this run did not meet in Bugsink's list of open issues.
 
-        A resolve whose answer was lost leaves a record unconfirmed while Bugsink no longer
+        A resolve whose response was lost leaves a record unconfirmed while Bugsink no longer
         lists the issue as open; a create interrupted before it was recorded leaves a pending
         record whose Bugsink issue someone may have resolved since. At most
         MAX_UNFINISHED_PER_RUN records are checked per run, oldest first.

@@ -3,7 +3,7 @@
 A run that fails as a whole for a transient reason (no connection, timeout, HTTP 429 or 5xx,
 Redis or the database unreachable) is retried up to MAX_RETRIES times with exponential
 backoff from RETRY_BASE_SECONDS. Configuration and authentication errors are not retried:
-retrying cannot fix them, and the error says what to change.
+retrying cannot fix them, and the error message names what to change.
 """
 
 import logging
