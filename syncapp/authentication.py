@@ -29,16 +29,23 @@ def digest_of(raw_token: str) -> str:
     return hashlib.sha256(raw_token.encode()).hexdigest()
 
 
+def generate_raw_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def save_new_token(token: ApiToken, raw_token: str) -> None:
+    """Store the digest and prefix of raw_token on an unsaved ApiToken, and save it."""
+    token.digest = digest_of(raw_token)
+    token.prefix = raw_token[:SHOWN_PREFIX_LENGTH]
+    token.save()
+    logger.info("api_token=%s (%s) issued for user=%s", token.pk, token.prefix, token.user_id)
+
+
 def issue_api_token(user: AbstractBaseUser, name: str) -> tuple[ApiToken, str]:
     """Create a token for user and return it with its plaintext, which is not stored."""
-    raw_token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    token = ApiToken.objects.create(
-        user=user,
-        name=name,
-        digest=digest_of(raw_token),
-        prefix=raw_token[:SHOWN_PREFIX_LENGTH],
-    )
-    logger.info("api_token=%s (%s) issued for user=%s", token.pk, token.prefix, user.pk)
+    raw_token = generate_raw_token()
+    token = ApiToken(user=user, name=name)
+    save_new_token(token, raw_token)
     return token, raw_token
 
 
