@@ -321,3 +321,31 @@ def test_command_reports_bad_config(settings: Any) -> None:
 
     with pytest.raises(CommandError, match="BUGSINK_URL: is missing"):
         call_command("bugsink_sync")
+
+
+def test_sync_check_costs_one_redis_round_trip_per_page(
+    bugsink: FakeBugsink,
+    gitea_standin: GiteaStandin,
+    sync_enabled: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bugsink.page_size = 10
+    project = bugsink.add_project(1, "Backend", "backend-prod")
+    for number in range(1, 26):
+        bugsink.add_issue(project, number)
+    run()
+    for issue in project.issues:
+        issue["is_resolved"] = False  # all 25 listed again, on three pages
+    sent: list[str] = []
+    original = redis.Redis.execute_command
+
+    def record_command(self: redis.Redis, *args: Any, **options: Any) -> Any:
+        if any(isinstance(arg, str) and arg.startswith("bugsink:synced:") for arg in args):
+            sent.append(str(args[0]).upper())
+        return original(self, *args, **options)
+
+    monkeypatch.setattr(redis.Redis, "execute_command", record_command)
+
+    run()
+
+    assert sent == ["MGET", "MGET", "MGET"]
