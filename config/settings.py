@@ -108,7 +108,12 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # The connect timeouts bound how long the admin API waits for an unreachable Redis before it
 # returns 503 (the operating system's own timeout can be minutes).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_timeout": 5}
-CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Celery's default of 20 reconnect attempts, about a second apart, would hold a request to the
+# admin API for some 20 s before it could report Redis as unreachable.
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 3600,
+    "retry_policy": {"max_retries": 5},
+}
 CELERY_BROKER_CONNECTION_TIMEOUT = 5
 CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 5
 
@@ -122,7 +127,7 @@ GITEA_REPO = env.str("GITEA_REPO", default="")
 BUGSINK_SYNC_ENABLED = env.str("BUGSINK_SYNC_ENABLED", default="false")
 BUGSINK_SYNC_INTERVAL = env.str("BUGSINK_SYNC_INTERVAL", default="15")
 BUGSINK_SYNC_INCLUDE_MUTED = env.str("BUGSINK_SYNC_INCLUDE_MUTED", default="false")
-# Seconds to wait for a connection and for an answer from Bugsink or Gitea.
+# Seconds to wait for a connection to, and a response from, Bugsink or Gitea.
 SYNC_HTTP_CONNECT_TIMEOUT = env.float("SYNC_HTTP_CONNECT_TIMEOUT", default=5.0)
 SYNC_HTTP_READ_TIMEOUT = env.float("SYNC_HTTP_READ_TIMEOUT", default=30.0)
 # A read that failed transiently (no connection, timeout, 429, 5xx) is tried again this many
@@ -160,6 +165,18 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["syncapp.permissions.IsStaffUser"],
 }
+
+# --- What is posted to Gitea ---------------------------------------------------------------
+# Every text from Bugsink is scrubbed before it is rendered into a Gitea issue (see
+# syncapp.scrubbing and the README). Values are validated there and reported by name.
+# Names added to the built-in sensitive names (authorization, cookie, password, token, ...).
+SCRUB_EXTRA_SENSITIVE_NAMES = env.list("SCRUB_EXTRA_SENSITIVE_NAMES", default=[])
+# A JSON list of regular expressions; every match is replaced.
+SCRUB_EXTRA_PATTERNS = env.str("SCRUB_EXTRA_PATTERNS", default="")
+# Built-in value patterns to switch off, by name (for example card_number).
+SCRUB_DISABLED_PATTERNS = env.list("SCRUB_DISABLED_PATTERNS", default=[])
+SCRUB_KEEP_EMAILS = env.str("SCRUB_KEEP_EMAILS", default="false")
+SCRUB_KEEP_IP_ADDRESSES = env.str("SCRUB_KEEP_IP_ADDRESSES", default="false")
 
 LOGGING = {
     "version": 1,

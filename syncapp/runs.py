@@ -193,6 +193,18 @@ class SyncUnavailableError(SyncError):
     """Redis or the Celery broker cannot be reached, so no run can be started or read."""
 
 
+def is_connection_failure(error: BaseException) -> bool:
+    """Tell whether an error of a Celery call means that Redis or the broker is unreachable.
+
+    Celery's Redis result backend (5.x) raises RuntimeError once its reconnect attempts fail,
+    with the Redis error as the cause; that is the error a publish gets when Redis is down,
+    because the backend subscribes to the result before the message is sent.
+    """
+    if isinstance(error, KombuOperationalError | RedisError):
+        return True
+    return isinstance(error, RuntimeError) and isinstance(error.__cause__, RedisError)
+
+
 def read_current_run(config: SyncConfig) -> dict[str, Any] | None:
     """Return the run that holds the lock now ({run_id, started_at, trigger, task_id}), or
     None. Raises SyncUnavailableError when the sync-state Redis cannot be reached."""
@@ -228,8 +240,11 @@ def start_manual_sync(user: Any) -> str:
         result = sync_bugsink_to_gitea.apply_async(
             kwargs={"trigger": SyncRun.Trigger.MANUAL, "triggered_by_id": user.pk}, retry=False
         )
-    except (KombuOperationalError, RedisError) as error:
-        raise SyncUnavailableError(f"the Celery broker cannot be reached: {error}") from error
+    except (KombuOperationalError, RedisError, RuntimeError) as error:
+        if not is_connection_failure(error):
+            raise
+        cause = error.__cause__ if isinstance(error, RuntimeError) else error
+        raise SyncUnavailableError(f"the Celery broker cannot be reached: {cause}") from error
     logger.info("manual sync run queued: task=%s user=%s", result.id, user.pk)
     return result.id
 

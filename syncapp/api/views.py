@@ -25,6 +25,7 @@ from syncapp.models import SyncRun
 from syncapp.runs import (
     SyncDisabledError,
     SyncUnavailableError,
+    is_connection_failure,
     start_manual_sync,
     sync_status,
 )
@@ -153,7 +154,9 @@ def wait_for_run(task_id: str, wait_seconds: float) -> Response:
         state = result.state
     except CeleryTimeoutError:
         return accepted_response(task_id, result)
-    except (RedisError, KombuOperationalError) as error:
+    except (RedisError, KombuOperationalError, RuntimeError) as error:
+        if not is_connection_failure(error):
+            raise
         raise ApiProblem(
             503,
             "service_unavailable",
