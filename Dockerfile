@@ -8,4 +8,4 @@ COPY templates ./templates
 COPY manage.py ./
 RUN pip install '.[deploy]'
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "2"]
+CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "2", "--timeout", "90"]

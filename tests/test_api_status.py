@@ -1,11 +1,15 @@
 """GET /api/admin/bugsink/sync/status from stored runs, the beat schedule and Redis, and the
 OpenAPI description of both endpoints, checked against real responses."""
 
+import re
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
+import yaml
+from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
@@ -310,3 +314,14 @@ class TestOpenApiSchema:
 
         assert response.status_code == 401
         assert response.json()["error"]["code"] == "not_authenticated"
+
+
+def test_web_server_timeout_exceeds_api_wait() -> None:
+    repository = Path(__file__).resolve().parents[1]
+    compose = yaml.safe_load((repository / "docker-compose.yml").read_text())
+    web_command = compose["services"]["web"]["command"]
+    dockerfile = (repository / "Dockerfile").read_text()
+
+    timeout = int(re.search(r"gunicorn .*--timeout (\d+)", web_command).group(1))
+    assert timeout > django_settings.SYNC_API_WAIT_SECONDS
+    assert f'"--timeout", "{timeout}"' in dockerfile
