@@ -1,7 +1,7 @@
 """The Django admin pages of the sync: records, runs, label mappings and API tokens.
 
 "Sync now", "Retry failed issues" and "Forget" each show a confirmation page first and then
-call the runs module; none of them waits for a run, because a run can take minutes.
+call the runs module. None of them waits for a run, because a run can take minutes.
 """
 
 import logging
@@ -418,7 +418,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
         return not token.is_revoked
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        # A staff user who manages tokens sees and creates only their own; a superuser all.
+        # A staff user who manages tokens lists and creates only their own, a superuser all tokens.
         tokens = super().get_queryset(request).select_related("user")
         return tokens if request.user.is_superuser else tokens.filter(user=request.user)
 

@@ -197,8 +197,8 @@ def is_connection_failure(error: BaseException) -> bool:
     """Tell whether an error of a Celery call means that Redis or the broker is unreachable.
 
     Celery's Redis result backend (5.x) raises RuntimeError once its reconnect attempts fail,
-    with the Redis error as the cause; that is the error a publish gets when Redis is down,
-    because the backend subscribes to the result before the message is sent.
+    with the Redis error as the cause. A publish gets that error when Redis is down, because
+    the backend subscribes to the result before the message is sent.
     """
     if isinstance(error, KombuOperationalError | RedisError):
         return True

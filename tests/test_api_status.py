@@ -168,7 +168,7 @@ def test_next_run_follows_beat_schedule(token: str, enabled: None) -> None:
     assert abs(next_run - (task.last_run_at + timedelta(minutes=15))) < timedelta(seconds=5)
 
 
-def test_next_run_of_never_run_task_counts_from_change(token: str, enabled: None) -> None:
+def test_next_run_of_unrun_task(token: str, enabled: None) -> None:
     task, _ = install_schedule(15)
 
     next_run = parse_datetime(fetch(token).json()["data"]["next_run"])

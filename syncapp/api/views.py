@@ -201,7 +201,7 @@ def failed_run_problem(task_id: str, error: Any) -> ApiProblem:
     """Map the exception a failed task raised to an error response without any token in it.
 
     Celery rebuilds the exception from its class path and message, so the class is the one
-    the task raised; the message was built without tokens, and is scrubbed again here.
+    the task raised. The message was built without tokens and is scrubbed again here.
     """
     config, _ = read_sync_config()
     message = scrub_secrets(str(error) or type(error).__name__, config.secrets)
