@@ -171,7 +171,7 @@ SPECTACULAR_SETTINGS = {
 # syncapp.scrubbing and the README). Values are validated there and reported by name.
 # Names added to the built-in sensitive names (authorization, cookie, password, token, ...).
 SCRUB_EXTRA_SENSITIVE_NAMES = env.list("SCRUB_EXTRA_SENSITIVE_NAMES", default=[])
-# A JSON list of regular expressions; every match is replaced.
+# A JSON list of regular expressions. Every match is replaced.
 SCRUB_EXTRA_PATTERNS = env.str("SCRUB_EXTRA_PATTERNS", default="")
 # Built-in value patterns to switch off, by name (for example card_number).
 SCRUB_DISABLED_PATTERNS = env.list("SCRUB_DISABLED_PATTERNS", default=[])

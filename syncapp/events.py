@@ -2,13 +2,22 @@
 
 The payload is whatever the failing program sent, so every field may be missing, null or of
 the wrong type. Parsing never raises on such input: a field that cannot be read is empty.
-Frame local variables (`vars`) are deliberately not read: they are never posted.
+Frame local variables (`vars`) are deliberately not read: they are never posted. Request
+headers, query string, cookies, form data and the user are read as (name, value) pairs, with
+nested containers flattened to dotted names, so that syncapp.scrubbing can judge each value
+by its name before anything is rendered.
 """
 
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
+
+# Bounds on what is read from one container, so that a huge or deeply nested form cannot make
+# parsing, scrubbing or rendering slow. What lies deeper becomes one JSON value.
+MAX_PAIRS = 100
+MAX_DEPTH = 6
 
 
 @dataclass(frozen=True)
@@ -46,6 +55,12 @@ class BugsinkEvent:
     server_name: str
     transaction: str
     tags: tuple[tuple[str, str], ...]
+    request_headers: tuple[tuple[str, str], ...] = ()
+    request_query: tuple[tuple[str, str], ...] = ()
+    request_data: tuple[tuple[str, str], ...] = ()
+    request_cookies: tuple[tuple[str, str], ...] = ()
+    request_env: tuple[tuple[str, str], ...] = ()
+    user: tuple[tuple[str, str], ...] = ()
 
     @property
     def main_exception(self) -> ExceptionInfo | None:
@@ -158,6 +173,55 @@ def parse_tags(value: Any) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
+def flatten_pairs(value: Any, prefix: str = "") -> tuple[tuple[str, str], ...]:
+    """Return a container as (dotted name, text) pairs, at most MAX_PAIRS of them.
+
+    Sentry SDKs send headers, cookies and query strings as a mapping or as a list of
+    [name, value] pairs, and form data as any JSON value, so all of these are accepted.
+    """
+    if value is None or value == "":
+        return ()
+    pairs: list[tuple[str, str]] = []
+    _flatten_into(pairs, value, prefix, 0)
+    return tuple(pairs)
+
+
+def _flatten_into(pairs: list[tuple[str, str]], value: Any, prefix: str, depth: int) -> None:
+    if len(pairs) >= MAX_PAIRS:
+        return
+    if depth >= MAX_DEPTH or not isinstance(value, Mapping | list | tuple):
+        pairs.append((prefix, as_text(value)))
+        return
+    for name, item in _named_items(value):
+        _flatten_into(pairs, item, f"{prefix}.{name}" if prefix else name, depth + 1)
+
+
+def _named_items(value: Mapping[str, Any] | list[Any] | tuple[Any, ...]) -> list[tuple[str, Any]]:
+    if isinstance(value, Mapping):
+        return [(as_text(name), item) for name, item in value.items()]
+    if all(isinstance(item, list | tuple) and len(item) == 2 for item in value) and value:
+        return [(as_text(item[0]), item[1]) for item in value]
+    return [(str(index), item) for index, item in enumerate(value)]
+
+
+def parse_query(value: Any) -> tuple[tuple[str, str], ...]:
+    """Return the query string as pairs; a string is split as application/x-www-form-urlencoded."""
+    if isinstance(value, str):
+        return tuple(parse_qsl(value.lstrip("?"), keep_blank_values=True)[:MAX_PAIRS])
+    return flatten_pairs(value)
+
+
+def parse_cookies(value: Any) -> tuple[tuple[str, str], ...]:
+    """Return cookies as pairs; SDKs send a mapping, a list of pairs or the raw header text."""
+    if isinstance(value, str):
+        pairs = []
+        for part in value.split(";")[:MAX_PAIRS]:
+            name, _, item = part.strip().partition("=")
+            pairs.append((name, item))
+        return tuple(pairs)
+    return flatten_pairs(value)
+
+
 def parse_event(detail: Mapping[str, Any]) -> BugsinkEvent:
     """Build a BugsinkEvent from GET /api/canonical/0/events/{id}/ (the `data` key holds it)."""
     payload = as_mapping(detail.get("data"))
@@ -180,4 +244,10 @@ def parse_event(detail: Mapping[str, Any]) -> BugsinkEvent:
         server_name=as_text(payload.get("server_name")),
         transaction=as_text(payload.get("transaction") or payload.get("culprit")),
         tags=parse_tags(payload.get("tags")),
+        request_headers=flatten_pairs(request.get("headers")),
+        request_query=parse_query(request.get("query_string")),
+        request_data=flatten_pairs(request.get("data")),
+        request_cookies=parse_cookies(request.get("cookies")),
+        request_env=flatten_pairs(request.get("env")),
+        user=flatten_pairs(payload.get("user")),
     )

@@ -13,6 +13,9 @@ BACKTICK_RUN = re.compile(r"`+")
 # stored by a PostgreSQL-backed Gitea.
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 REPLACEMENT = "\ufffd"
+# Characters outside the Basic Multilingual Plane take four bytes in UTF-8 (emoji, many CJK
+# extensions, mathematical letters); MySQL's 3-byte `utf8` charset cannot store them.
+FOUR_BYTE_CHARACTERS = re.compile("[\U00010000-\U0010ffff]")
 # A number sign before digits would link an unrelated issue, an at sign before a name would
 # mention a user; titles are not Markdown, so their signs are swapped for full-width ones.
 ISSUE_REFERENCE = re.compile(r"#(?=\d)")
@@ -24,6 +27,11 @@ def clean_text(text: str) -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = CONTROL_CHARACTERS.sub(REPLACEMENT, text)
     return text.encode("utf-8", errors="replace").decode("utf-8")
+
+
+def replace_four_byte_characters(text: str) -> str:
+    """Replace every character outside the Basic Multilingual Plane with U+FFFD."""
+    return FOUR_BYTE_CHARACTERS.sub(REPLACEMENT, text)
 
 
 def longest_backtick_run(text: str) -> int:
