@@ -6,7 +6,7 @@ Responses become the typed objects below at this boundary.
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from syncapp.conf import SyncConfig
 from syncapp.http import ApiError, ApiSession
@@ -15,6 +15,38 @@ logger = logging.getLogger(__name__)
 
 # Gitea caps every page at its MAX_RESPONSE_ITEMS setting, 50 by default.
 PAGE_SIZE = 50
+# MySQL's error 1366, which Gitea passes on in its 500 answer when a column uses the 3-byte
+# `utf8` charset and the text has a 4-byte character (an emoji, for example).
+INCORRECT_STRING_VALUE = "incorrect string value"
+
+
+class IssueDraft(Protocol):
+    """A rendered issue that can be rendered again smaller or without 4-byte characters."""
+
+    @property
+    def title(self) -> str: ...
+
+    @property
+    def body(self) -> str: ...
+
+    def shrink(self) -> "IssueDraft | None": ...
+
+    def without_four_byte_characters(self) -> "IssueDraft": ...
+
+
+def is_body_too_large(error: ApiError) -> bool:
+    """Return whether Gitea or its proxy rejected the request for its size (413)."""
+    return error.status == 413
+
+
+def is_unstorable_characters(error: ApiError) -> bool:
+    """Return whether Gitea returned 500 because its MySQL database cannot store a character.
+
+    NOTE: Gitea in production mode (RUN_MODE=prod) sends the database's message in a 500
+    only to site administrators; for other tokens the message is empty, this returns False,
+    and the issue fails like any 500 until the database uses utf8mb4.
+    """
+    return error.status == 500 and INCORRECT_STRING_VALUE in error.detail.lower()
 
 
 @dataclass(frozen=True)
@@ -143,6 +175,42 @@ class GiteaClient:
             explain=self.explain_status,
         ).json()
         return GiteaIssue.from_api(payload)
+
+    def create_issue_with_fallbacks(self, draft: IssueDraft, label_ids: list[int]) -> GiteaIssue:
+        """Create the issue from draft, retrying once after each of two definite rejections.
+
+        After a 413 the draft is sent again shrunk. After a 500 "Incorrect string value" it is
+        sent again with its 4-byte characters replaced. Each fallback is used at most once, and
+        only when it changes the draft. Every other error, and a rejection that no fallback
+        can help, is raised as it came (ApiError), so the same body is never sent twice.
+        """
+        shrunk = replaced = False
+        while True:
+            try:
+                return self.create_issue(draft.title, draft.body, label_ids)
+            except ApiError as error:
+                if is_body_too_large(error) and not shrunk:
+                    shrunk = True
+                    fallback = draft.shrink()
+                elif is_unstorable_characters(error) and not replaced:
+                    replaced = True
+                    fallback = draft.without_four_byte_characters()
+                else:
+                    raise
+                if fallback is None or (fallback.title, fallback.body) == (draft.title, draft.body):
+                    raise
+                if is_body_too_large(error) and len(fallback.body) >= len(draft.body):
+                    raise
+                logger.warning(
+                    "Gitea returned %s for creating issue %r; sending it once more %s "
+                    "(body %d instead of %d characters)",
+                    error.status,
+                    draft.title,
+                    "shortened" if is_body_too_large(error) else "without 4-byte characters",
+                    len(fallback.body),
+                    len(draft.body),
+                )
+                draft = fallback
 
     def get_issue(self, number: int) -> GiteaIssue | None:
         """Return the issue (GET /repos/{owner}/{repo}/issues/{index}), None if it was deleted."""

@@ -22,6 +22,10 @@ logger = logging.getLogger(__name__)
 TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_REDIRECTS = 3
 TAG_PATTERN = re.compile(r"<[^>]+>")
+MAX_EXCERPT_BYTES = 4096
+# Control characters of an error page would end up in logs and in the database, and
+# PostgreSQL cannot store NUL.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 class ApiError(SyncError):
@@ -77,8 +81,10 @@ def describe_body(response: requests.Response, secrets: tuple[str, ...] = ()) ->
                 text = str(payload[key])
                 break
     if not text:
-        text = TAG_PATTERN.sub(" ", response.text or "")
-    text = " ".join(text.split())
+        # Only the start is decoded: an error page can be large, and binary.
+        raw = (response.content or b"")[:MAX_EXCERPT_BYTES]
+        text = TAG_PATTERN.sub(" ", raw.decode("utf-8", errors="replace"))
+    text = " ".join(CONTROL_CHARACTERS.sub("\ufffd", text).split())
     if len(text) > 200:
         text = text[:200] + "…"
     return scrub_secrets(text, secrets)
@@ -242,6 +248,31 @@ class ApiSession:
             )
         return target
 
+    def _check_json(self, method: str, url: str, response: requests.Response) -> None:
+        """Raise ApiError when a 2xx response has a body that is not JSON.
+
+        Both APIs respond with JSON, so an HTML page with a 2xx status comes from something
+        in between (the login page of a proxy, a web UI at the configured address).
+        """
+        if response.status_code == 204 or not response.content:
+            return
+        try:
+            response.json()
+        except ValueError:
+            content_type = response.headers.get("Content-Type", "") or "no content type"
+            detail = describe_body(response, self.secrets)
+            raise ApiError(
+                f"{self.service} returned {response.status_code} for {method} {url} with "
+                f"{content_type} instead of JSON: {detail}. Check that "
+                f"{self.service.upper()}_URL is the server's base address and that no proxy "
+                f"answers in its place",
+                service=self.service,
+                method=method,
+                url=url,
+                status=response.status_code,
+                detail=detail,
+            ) from None
+
     def _check_status(
         self,
         method: str,
@@ -251,6 +282,7 @@ class ApiSession:
     ) -> requests.Response:
         status = response.status_code
         if 200 <= status < 300:
+            self._check_json(method, url, response)
             return response
         detail = describe_body(response, self.secrets)
         hint = explain(status, url) if explain else ""
