@@ -16,7 +16,10 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from jsonschema import Draft202012Validator
 
+from syncapp.api.views import failed_run_problem
 from syncapp.authentication import issue_api_token
+from syncapp.conf import ConfigurationError
+from syncapp.http import ApiError
 from syncapp.models import ProjectLabelMapping, SyncRecord, SyncRun
 from syncapp.schedule import install_schedule
 from syncapp.state import SyncStateStore
@@ -325,3 +328,30 @@ def test_web_server_timeout_exceeds_api_wait() -> None:
     timeout = int(re.search(r"gunicorn .*--timeout (\d+)", web_command).group(1))
     assert timeout > django_settings.SYNC_API_WAIT_SECONDS
     assert f'"--timeout", "{timeout}"' in dockerfile
+
+
+def test_failed_task_errors_map_to_codes(settings: Any) -> None:
+    settings.BUGSINK_SYNC_ENABLED = "true"
+    settings.GITEA_API_TOKEN = "gitea-secret-value-123"
+    run = SyncRun.objects.create(trigger="manual", task_id="task-9", status="failed")
+    cases = [
+        (
+            ConfigurationError("invalid sync configuration: BUGSINK_URL: is missing"),
+            500,
+            "configuration_error",
+        ),
+        (
+            ApiError("Gitea answered 401 for gitea-secret-value-123", status=401),
+            502,
+            "upstream_error",
+        ),
+        (ValueError("unexpected"), 500, "sync_failed"),
+    ]
+
+    for error, status, code in cases:
+        problem = failed_run_problem("task-9", error)
+
+        assert problem.status_code == status
+        assert problem.get_codes() == code
+        assert problem.extra == {"run_id": run.pk}
+        assert "gitea-secret-value-123" not in str(problem.detail)

@@ -250,6 +250,22 @@ def test_zero_wait_returns_202_at_once(
     AsyncResult(response.json()["data"]["task_id"], app=app).get(timeout=120)
 
 
+def test_transient_failure_returns_202_retrying(
+    worker: CeleryWorker, live_settings: Any, gitea: GiteaStandin, token: str
+) -> None:
+    gitea.fail("GET", REPOSITORY_PATH, 503, body="<html>down</html>", times=None)
+
+    response = post_sync(token, wait_seconds=5)
+    # The retry waits at least 30 s in the worker; revoking it keeps it from running later.
+    app.control.revoke(response.json()["data"]["task_id"])
+
+    assert response.status_code == 202, f"{response.content!r}\n{worker.log_tail()}"
+    data = response.json()["data"]
+    assert data["state"] == "retrying"
+    assert "transient" in data["message"]
+    assert SyncRun.objects.get(pk=data["run_id"]).status == SyncRun.Status.FAILED
+
+
 def test_failed_run_returns_502_and_status_shows_error(
     worker: CeleryWorker, live_settings: Any, gitea: GiteaStandin, token: str
 ) -> None:
