@@ -135,6 +135,11 @@ SYNC_HTTP_READ_TIMEOUT = env.float("SYNC_HTTP_READ_TIMEOUT", default=30.0)
 # server's Retry-After, up to 30 s).
 SYNC_HTTP_RETRIES = env.int("SYNC_HTTP_RETRIES", default=2)
 SYNC_HTTP_BACKOFF_SECONDS = env.float("SYNC_HTTP_BACKOFF_SECONDS", default=1.0)
+# Seconds to wait after a create that got no definite response (a timeout, a reset, a 5xx)
+# before looking for the issue in Gitea and creating it again if it is missing. Gitea may
+# still be processing the first request for a while, and a lookup that comes too early
+# would create a second issue.
+SYNC_CREATE_SETTLE_SECONDS = env.float("SYNC_CREATE_SETTLE_SECONDS", default=120.0)
 
 # --- Admin API -----------------------------------------------------------------------------
 # Seconds POST /api/admin/bugsink/sync waits for the run before returning 202. The web

@@ -7,4 +7,5 @@ class SyncAppConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from syncapp import checks  # noqa: F401 (registers the system checks)
+        # Both modules register system checks when they are imported.
+        from syncapp import checks, scrubbing  # noqa: F401

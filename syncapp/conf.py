@@ -82,6 +82,7 @@ class SyncConfig:
     read_timeout: float
     http_retries: int
     http_backoff_seconds: float
+    create_settle_seconds: float
     state_redis_url: str
 
     @property
@@ -217,6 +218,7 @@ def read_sync_config(source: Any = None) -> tuple[SyncConfig, list[ConfigProblem
         read_timeout=float(source.SYNC_HTTP_READ_TIMEOUT),
         http_retries=int(source.SYNC_HTTP_RETRIES),
         http_backoff_seconds=float(source.SYNC_HTTP_BACKOFF_SECONDS),
+        create_settle_seconds=float(source.SYNC_CREATE_SETTLE_SECONDS),
         state_redis_url=source.SYNC_STATE_REDIS_URL,
     )
     return config, problems

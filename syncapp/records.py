@@ -11,6 +11,7 @@ from syncapp.bugsink import BugsinkIssue
 from syncapp.gitea import GiteaIssue
 from syncapp.labels import LabelPlan
 from syncapp.models import SyncRecord, SyncRun
+from syncapp.rendering import stored_error_type
 from syncapp.state import SyncedIssueState, SyncStateStore
 
 
@@ -31,7 +32,7 @@ def record_intent(
             "project_slug": project_slug,
             "kind": plan.kind or "",
             "environment": plan.environment or "",
-            "error_type": issue.error_type[:255],
+            "error_type": stored_error_type(issue),
             "title": title,
             "labels": plan.label_names,
             "status": SyncRecord.Status.PENDING,

@@ -18,6 +18,7 @@ from typing import Any
 
 from celery.exceptions import Retry, SoftTimeLimitExceeded, TimeLimitExceeded
 from django.db import DatabaseError
+from django.utils import timezone
 from redis.exceptions import RedisError
 
 from syncapp.bugsink import BugsinkClient, BugsinkIssue, BugsinkProject
@@ -94,6 +95,10 @@ class RunSummary:
 
 class ResolveFailedError(Exception):
     """The Gitea issue exists but Bugsink did not confirm the resolve."""
+
+
+class CreateUnconfirmedError(Exception):
+    """The create got no definite response and its issue was not (yet) found in Gitea."""
 
 
 class SyncService:
@@ -205,6 +210,14 @@ class SyncService:
             return
 
         if record is not None and record.status == SyncRecord.Status.PENDING:
+            if self.is_settling(record):
+                logger.info(
+                    "bugsink_issue=%s: the last create got no definite response and Gitea may "
+                    "still be processing it; checking again in the next run",
+                    issue.id,
+                )
+                self.summary.skipped += 1
+                return
             found = self.find_created_issue(record)
             if found is not None:
                 logger.info(
@@ -225,8 +238,9 @@ class SyncService:
         """Fetch the latest event, record the intent, create the Gitea issue, resolve.
 
         When the create fails without a definite response (no connection, timeout, 5xx), Gitea
-        may still have committed it, so the issue is looked up by its marker before one more
-        attempt. If that lookup fails too, nothing more is created in this run.
+        may have committed it, or may still be processing it. The issue is looked up by its
+        marker at once, and if it is not there yet nothing more is created in this run: the
+        record stays pending, and a run after the settle period looks again before creating.
         """
         issue_url = self.bugsink.issue_web_url(issue.id)
         event = self.bugsink.latest_event(issue.id)
@@ -235,13 +249,19 @@ class SyncService:
         self.renew_lock()
         record = record_intent(issue, project.slug, plan, rendered.title, issue_url, self.run_row)
         try:
-            created = self.gitea.create_issue(rendered.title, rendered.body, label_ids)
+            created = self.gitea.create_issue_with_fallbacks(rendered, label_ids)
         except ApiError as error:
             if not error.transient:
                 raise
             logger.warning("bugsink_issue=%s create failed (%s); checking Gitea", issue.id, error)
             found = self.find_created_issue(record)
-            created = found or self.gitea.create_issue(rendered.title, rendered.body, label_ids)
+            if found is None:
+                raise CreateUnconfirmedError(
+                    f"creating the Gitea issue got no definite response ({error}); the next "
+                    f"run after {self.config.create_settle_seconds:g} s looks for it in Gitea "
+                    f"before creating it again"
+                ) from error
+            created = found
         logger.info(
             "bugsink_issue=%s gitea_issue=%s created: %s", issue.id, created.number, created.title
         )
@@ -343,6 +363,15 @@ class SyncService:
         elif not issue.is_muted or self.config.include_muted:
             self.resolve(issue, record)
 
+    def is_settling(self, record: SyncRecord) -> bool:
+        """Return whether a create of this pending record may still be in progress in Gitea.
+
+        A pending record means a create was about to be sent; the run that sent it died or
+        got no definite response, and Gitea may commit the issue some time after that.
+        """
+        age = (timezone.now() - record.intent_at).total_seconds()
+        return age < self.config.create_settle_seconds
+
     def renew_lock(self) -> None:
         if self.lock is not None:
             self.lock.renew()
@@ -385,7 +414,8 @@ class SyncService:
                 reason=reason,
             )
         )
-        api_error = error.__cause__ if isinstance(error, ResolveFailedError) else error
+        wrapped = isinstance(error, ResolveFailedError | CreateUnconfirmedError)
+        api_error = error.__cause__ if wrapped else error
         if isinstance(api_error, ApiError) and api_error.is_connection_error:
             self.consecutive_connection_errors += 1
             if self.consecutive_connection_errors >= MAX_CONSECUTIVE_CONNECTION_ERRORS:

@@ -38,4 +38,6 @@ BUGSINK_SYNC_INCLUDE_MUTED = os.environ.get("TEST_BUGSINK_SYNC_INCLUDE_MUTED", "
 SYNC_HTTP_CONNECT_TIMEOUT = 2.0
 SYNC_HTTP_READ_TIMEOUT = 5.0
 SYNC_HTTP_BACKOFF_SECONDS = 0.01
+# The stand-in commits or drops a request before it responds, except when a test delays it.
+SYNC_CREATE_SETTLE_SECONDS = float(os.environ.get("TEST_SYNC_CREATE_SETTLE_SECONDS", "0"))
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

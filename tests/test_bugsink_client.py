@@ -30,6 +30,7 @@ def make_config(**overrides: Any) -> SyncConfig:
         "read_timeout": 2.0,
         "http_retries": 2,
         "http_backoff_seconds": 1.0,
+        "create_settle_seconds": 120.0,
         "state_redis_url": "redis://127.0.0.1:6379/14",
     }
     values.update(overrides)

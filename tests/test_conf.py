@@ -31,6 +31,7 @@ def source(**overrides: Any) -> SimpleNamespace:
         "SYNC_HTTP_READ_TIMEOUT": 30.0,
         "SYNC_HTTP_RETRIES": 2,
         "SYNC_HTTP_BACKOFF_SECONDS": 1.0,
+        "SYNC_CREATE_SETTLE_SECONDS": 120.0,
         "SYNC_STATE_REDIS_URL": "redis://127.0.0.1:6379/14",
     }
     values.update(overrides)

@@ -5,6 +5,7 @@ and checks that every Bugsink issue ends with exactly one Gitea issue and is res
 import json
 import random
 from collections.abc import Iterator
+from datetime import timedelta
 from io import StringIO
 from typing import Any
 
@@ -15,6 +16,7 @@ import responses
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings as django_settings
 from django.core.management import call_command
+from django.utils import timezone
 
 import syncapp.service
 from syncapp.conf import SyncError
@@ -620,7 +622,7 @@ def test_fault_injection_converges_exactly_once(
 ) -> None:
     injector = FaultInjector(seed=20261204, rate=0.12)
     bugsink.page_size = 7
-    rounds, runs, flushes, regressions = 200, 0, 0, 0
+    rounds, runs, flushes, regressions = 240, 0, 0, 0
     CRASHES["count"] = 0
     next_number = 1
     with pytest.MonkeyPatch.context() as monkeypatch:
@@ -658,3 +660,27 @@ def test_fault_injection_converges_exactly_once(
             f"redis_flushes={flushes}) regressions={regressions} duplicates={duplicates} lost={lost}"
         )
     assert total >= 1000, f"only {total} faults were injected"
+
+
+def test_create_still_in_flight_is_not_duplicated(
+    bugsink: FakeBugsink, gitea_standin: GiteaStandin, sync_enabled: None, settings: Any
+) -> None:
+    settings.SYNC_CREATE_SETTLE_SECONDS = 60
+    project = seed(bugsink, 1)
+    issue_id = project.issues[0]["id"]
+    gitea_standin.drop_connection("POST", r"/issues$", after_commit=False)
+
+    _, first = run()
+    # Gitea finishes the cut-off request later, after the run looked for it.
+    gitea_standin.add_issue("[Backend] ValueError", body=f"{marker_for(issue_id)}\nlate commit")
+    _, second = run()
+    SyncRecord.objects.filter(bugsink_issue_id=issue_id).update(
+        intent_at=timezone.now() - timedelta(seconds=61)
+    )
+    _, third = run()
+
+    assert (first.synced, first.failed) == (0, 1)
+    assert "no definite response" in first.failures[0].reason
+    assert (second.synced, second.skipped) == (0, 1)
+    assert (third.synced, third.failed) == (1, 0)
+    assert_exactly_once(bugsink, gitea_standin)

@@ -255,11 +255,6 @@ def bugsink(gitea_standin: GiteaStandin) -> Iterator[FakeBugsink]:
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(
-    strict=True,
-    reason="the service creates issues with GiteaClient.create_issue; it must call "
-    "create_issue_with_fallbacks(rendered, label_ids) to get the 413 and utf8mb4 fallbacks",
-)
 def test_sync_run_survives_413_and_utf8mb4_rejections(
     bugsink: FakeBugsink, gitea_standin: GiteaStandin, settings: Any, state_redis: redis.Redis
 ) -> None:

@@ -69,11 +69,6 @@ def sync_enabled(settings: Any, gitea_standin: GiteaStandin, state_redis: redis.
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(
-    strict=True,
-    reason="record_intent stores the Bugsink issue's raw error type, and PostgreSQL rejects the "
-    "NUL in one case's type, which ends the run; it must store rendering.stored_error_type()",
-)
 def test_corpus_sync_files_one_readable_issue_each(
     bugsink: FakeBugsink, gitea_standin: GiteaStandin, sync_enabled: None
 ) -> None:

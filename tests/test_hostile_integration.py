@@ -124,11 +124,6 @@ def live_settings(
     return settings
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="record_intent stores the Bugsink issue's raw error type, and PostgreSQL rejects the "
-    "NUL in one case's type, which ends the run; it must store rendering.stored_error_type()",
-)
 def test_hostile_events_through_real_bugsink_sync_cleanly(
     bugsink_server: BugsinkServer,
     live_settings: Any,

@@ -23,6 +23,10 @@ from tests.gitea_standin import GiteaStandin
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
+# A create cut off mid-request may still be committed by Gitea (here: after the stand-in's
+# delay), so the workers wait this long before they look for it and create it again.
+SETTLE_SECONDS = 2.0
+
 
 @pytest.fixture
 def gitea() -> Iterator[GiteaStandin]:
@@ -31,8 +35,21 @@ def gitea() -> Iterator[GiteaStandin]:
 
 
 @pytest.fixture
+def only_own_issues_open(bugsink_server: BugsinkServer) -> None:
+    """Resolve the open issues other tests left in the shared Bugsink, so that the counts
+    below are this test's alone."""
+    for project in bugsink_server.api("GET", "/projects/")["results"]:
+        for issue in bugsink_server.list_issues(project["id"], state="open"):
+            bugsink_server.resolve_issue(issue["id"])
+
+
+@pytest.fixture
 def start_worker(
-    bugsink_server: BugsinkServer, gitea: GiteaStandin, tmp_path: Path, state_redis: redis.Redis
+    bugsink_server: BugsinkServer,
+    gitea: GiteaStandin,
+    tmp_path: Path,
+    state_redis: redis.Redis,
+    only_own_issues_open: None,
 ) -> Iterator[Any]:
     """Start workers on demand for this test; all are stopped and the broker emptied after."""
     purge_broker()
@@ -49,6 +66,7 @@ def start_worker(
                 "TEST_GITEA_API_TOKEN": GITEA_TOKEN,
                 "TEST_GITEA_OWNER": "acme",
                 "TEST_GITEA_REPO": "errors",
+                "TEST_SYNC_CREATE_SETTLE_SECONDS": str(SETTLE_SECONDS),
             },
             name=name,
         ).start()
@@ -105,6 +123,7 @@ def test_worker_killed_mid_run_then_redis_flushed_loses_nothing(
     gitea.clear_faults()
 
     second = start_worker("survivor")
+    time.sleep(SETTLE_SECONDS)
     outcome = sync_bugsink_to_gitea.delay(trigger="schedule").get(timeout=300)
 
     assert 10 <= created_before_kill < 40
@@ -161,5 +180,6 @@ def test_soft_time_limit_stops_real_worker_run_cleanly(
     assert not redis.Redis.from_url(settings.SYNC_STATE_REDIS_URL).exists("bugsink:sync:lock")
 
     gitea.clear_faults()
+    time.sleep(SETTLE_SECONDS)
     sync_bugsink_to_gitea.delay(trigger="schedule").get(timeout=300)
     assert_each_issue_once_and_resolved(bugsink_server, gitea, project)

@@ -128,6 +128,7 @@ def test_failing_sync_leaks_no_token(
     assert leaks_in("\n".join(state)) == []
     posted = [recorded.raw_body.decode("utf-8", "replace") for recorded in gitea_standin.requests]
     stored = [issue.title + issue.body for issue in gitea_standin.issues.values()]
-    assert len(stored) == 2
+    # Two creates got a 502 and one a 422; only the fourth issue was filed in this run.
+    assert len(stored) == 1
     assert leaks_in("\n".join(posted + stored)) == []
     assert leaks_in(admin_pages(admin_client)) == []
