@@ -79,15 +79,11 @@ def explain_bugsink_status(status: int, url: str) -> str:
 class BugsinkClient:
     def __init__(self, config: SyncConfig, **session_options: Any) -> None:
         self.base_url = config.bugsink_url
-        self.http = ApiSession(
+        self.http = ApiSession.for_config(
+            config,
             service="Bugsink",
             base_url=config.bugsink_url,
             authorization=f"Bearer {config.bugsink_token.reveal()}",
-            connect_timeout=config.connect_timeout,
-            read_timeout=config.read_timeout,
-            secrets=config.secrets,
-            max_retries=config.http_retries,
-            backoff_seconds=config.http_backoff_seconds,
             **session_options,
         )
 

@@ -92,15 +92,11 @@ class GiteaClient:
         self.owner = config.gitea_owner
         self.repo = config.gitea_repo
         self.repo_path = f"api/v1/repos/{config.gitea_owner}/{config.gitea_repo}"
-        self.http = ApiSession(
+        self.http = ApiSession.for_config(
+            config,
             service="Gitea",
             base_url=config.gitea_url,
             authorization=f"token {config.gitea_token.reveal()}",
-            connect_timeout=config.connect_timeout,
-            read_timeout=config.read_timeout,
-            secrets=config.secrets,
-            max_retries=config.http_retries,
-            backoff_seconds=config.http_backoff_seconds,
             **session_options,
         )
 

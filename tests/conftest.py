@@ -8,7 +8,7 @@ from django.conf import settings
 from syncapp.conf import SyncConfig, load_sync_config
 from syncapp.state import SyncStateStore
 
-pytest_plugins = ["tests.plugin_gitea", "tests.plugin_bugsink"]
+pytest_plugins = ["tests.plugin_gitea", "tests.plugin_bugsink", "tests.plugin_sync"]
 
 BUGSINK_TOKEN = "0123456789abcdef0123456789abcdef01234567"
 GITEA_TOKEN = "gitea-test-token-0123456789"

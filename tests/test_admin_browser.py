@@ -26,11 +26,9 @@ from config.celery import app
 from syncapp.models import SyncRecord, SyncRun
 from syncapp.tasks import sync_bugsink_to_gitea
 from tests.bugsink_server import BugsinkServer
-from tests.celery_worker import CeleryWorker, purge_broker
-from tests.conftest import GITEA_TOKEN
+from tests.celery_worker import CeleryWorker
 from tests.gitea_standin import GiteaStandin
 from tests.plugin_gitea import running_in_ci
-from tests.test_api_sync import sync_environment
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -63,46 +61,6 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
     driver.implicitly_wait(5)
     yield driver
     driver.quit()
-
-
-@pytest.fixture(scope="module")
-def standin() -> Iterator[GiteaStandin]:
-    with GiteaStandin(token=GITEA_TOKEN) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def worker(
-    bugsink_server: BugsinkServer,
-    standin: GiteaStandin,
-    django_db_setup: None,
-    django_db_blocker: Any,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[CeleryWorker]:
-    purge_broker()
-    with django_db_blocker.unblock():
-        process = CeleryWorker(
-            tmp_path_factory.mktemp("worker") / "worker.log",
-            sync_environment(bugsink_server, standin),
-            name="browser-test",
-        ).start()
-    yield process
-    process.stop()
-    purge_broker()
-
-
-@pytest.fixture
-def live_settings(
-    settings: Any, bugsink_server: BugsinkServer, standin: GiteaStandin, state_redis: Any
-) -> Any:
-    settings.BUGSINK_SYNC_ENABLED = "true"
-    settings.BUGSINK_URL = bugsink_server.url
-    settings.BUGSINK_API_TOKEN = bugsink_server.token
-    settings.GITEA_URL = standin.url
-    settings.GITEA_API_TOKEN = GITEA_TOKEN
-    settings.GITEA_OWNER = "acme"
-    settings.GITEA_REPO = "errors"
-    return settings
 
 
 def log_in(browser: WebDriver, base_url: str) -> None:

@@ -5,7 +5,6 @@ assertions are about the projects each test creates."""
 import json
 import subprocess
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,9 +19,10 @@ from syncapp.authentication import issue_api_token
 from syncapp.models import SyncRecord, SyncRun
 from syncapp.state import LOCK_KEY, SyncStateStore
 from tests.bugsink_server import BugsinkServer
-from tests.celery_worker import CeleryWorker, purge_broker
+from tests.celery_worker import CeleryWorker
 from tests.conftest import GITEA_TOKEN
 from tests.gitea_standin import GiteaStandin
+from tests.plugin_sync import sync_environment
 from tests.web_server import WebServer, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -30,66 +30,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 SYNC_URL = "/api/admin/bugsink/sync"
 STATUS_URL = "/api/admin/bugsink/sync/status"
 REPOSITORY_PATH = r"^/api/v1/repos/acme/errors$"
-
-
-@pytest.fixture(scope="module")
-def standin() -> Iterator[GiteaStandin]:
-    with GiteaStandin(token=GITEA_TOKEN) as server:
-        yield server
-
-
-@pytest.fixture
-def gitea(standin: GiteaStandin) -> GiteaStandin:
-    standin.reset()
-    return standin
-
-
-def sync_environment(bugsink_server: BugsinkServer, standin: GiteaStandin) -> dict[str, str]:
-    """The TEST_* variables that enable the sync against these servers in another process."""
-    return {
-        "TEST_BUGSINK_SYNC_ENABLED": "true",
-        "TEST_BUGSINK_URL": bugsink_server.url,
-        "TEST_BUGSINK_API_TOKEN": bugsink_server.token,
-        "TEST_GITEA_URL": standin.url,
-        "TEST_GITEA_API_TOKEN": GITEA_TOKEN,
-        "TEST_GITEA_OWNER": "acme",
-        "TEST_GITEA_REPO": "errors",
-    }
-
-
-@pytest.fixture(scope="module")
-def worker(
-    bugsink_server: BugsinkServer,
-    standin: GiteaStandin,
-    django_db_setup: None,
-    django_db_blocker: Any,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[CeleryWorker]:
-    purge_broker()
-    with django_db_blocker.unblock():
-        process = CeleryWorker(
-            tmp_path_factory.mktemp("worker") / "worker.log",
-            sync_environment(bugsink_server, standin),
-            name="api-test",
-        ).start()
-    yield process
-    process.stop()
-    purge_broker()
-
-
-@pytest.fixture
-def live_settings(
-    settings: Any, bugsink_server: BugsinkServer, standin: GiteaStandin, state_redis: redis.Redis
-) -> Any:
-    """This process's settings made equal to the worker's, as on a deployed web server."""
-    settings.BUGSINK_SYNC_ENABLED = "true"
-    settings.BUGSINK_URL = bugsink_server.url
-    settings.BUGSINK_API_TOKEN = bugsink_server.token
-    settings.GITEA_URL = standin.url
-    settings.GITEA_API_TOKEN = GITEA_TOKEN
-    settings.GITEA_OWNER = "acme"
-    settings.GITEA_REPO = "errors"
-    return settings
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ and checks that every Bugsink issue ends with exactly one Gitea issue and is res
 
 import json
 import random
-from collections.abc import Iterator
 from datetime import timedelta
 from io import StringIO
 from typing import Any
@@ -12,7 +11,6 @@ from typing import Any
 import pytest
 import redis
 import requests
-import responses
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings as django_settings
 from django.core.management import call_command
@@ -31,8 +29,7 @@ from syncapp.tasks import (
     retry_countdown,
     sync_bugsink_to_gitea,
 )
-from tests.conftest import BUGSINK_TOKEN, enable_sync
-from tests.fake_bugsink import BASE, FakeBugsink, FakeProject
+from tests.fake_bugsink import FakeBugsink, FakeProject
 from tests.gitea_standin import GiteaStandin
 
 pytestmark = pytest.mark.django_db
@@ -42,20 +39,6 @@ FAULT_STATUSES = (500, 502, 503, 429)
 
 class SimulatedCrash(BaseException):
     """The worker process dying at this point: nothing in the sync may catch it."""
-
-
-@pytest.fixture
-def bugsink(gitea_standin: GiteaStandin) -> Iterator[FakeBugsink]:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        mock.add_passthru(gitea_standin.url)
-        yield FakeBugsink(mock)
-
-
-@pytest.fixture
-def sync_enabled(settings: Any, gitea_standin: GiteaStandin, state_redis: redis.Redis) -> None:
-    enable_sync(
-        settings, bugsink_url=BASE, gitea_url=gitea_standin.url, bugsink_token=BUGSINK_TOKEN
-    )
 
 
 CRASHES = {"count": 0}

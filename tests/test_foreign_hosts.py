@@ -11,12 +11,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-import redis
 import responses
 
 from syncapp.models import SyncRecord, SyncRun
 from syncapp.runs import run_sync
-from tests.conftest import BUGSINK_TOKEN, GITEA_TOKEN, enable_sync
+from tests.conftest import BUGSINK_TOKEN, GITEA_TOKEN
 from tests.fake_bugsink import API, BASE, FakeBugsink
 from tests.gitea_standin import GiteaStandin
 
@@ -53,13 +52,6 @@ def mock(gitea_standin: GiteaStandin) -> Iterator[responses.RequestsMock]:
     with responses.RequestsMock(assert_all_requests_are_fired=False) as requests_mock:
         requests_mock.add_passthru(gitea_standin.url)
         yield requests_mock
-
-
-@pytest.fixture
-def sync_enabled(settings: Any, gitea_standin: GiteaStandin, state_redis: redis.Redis) -> None:
-    enable_sync(
-        settings, bugsink_url=BASE, gitea_url=gitea_standin.url, bugsink_token=BUGSINK_TOKEN
-    )
 
 
 def foreign_requests(mock: responses.RequestsMock) -> list[str]:

@@ -4,7 +4,6 @@ The client talks to the Gitea stand-in over HTTP; the drafts are real renderings
 """
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -245,13 +244,6 @@ def test_binary_error_body_is_described_safely() -> None:
 
     assert "\x00" not in str(raised.value)
     assert len(raised.value.detail) <= 201
-
-
-@pytest.fixture
-def bugsink(gitea_standin: GiteaStandin) -> Iterator[FakeBugsink]:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        mock.add_passthru(gitea_standin.url)
-        yield FakeBugsink(mock)
 
 
 @pytest.mark.django_db

@@ -2,19 +2,14 @@
 the Gitea stand-in (Bugsink mocked with `responses`, PostgreSQL and Redis real)."""
 
 import time
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
-import redis
-import responses
 
 from syncapp.bugsink import BugsinkProject
 from syncapp.events import parse_event
 from syncapp.models import SyncRecord, SyncRun
 from syncapp.rendering import marker_for, render_issue
 from syncapp.runs import run_sync
-from tests.conftest import BUGSINK_TOKEN, enable_sync
 from tests.factories import make_issue
 from tests.fake_bugsink import BASE, FakeBugsink
 from tests.gitea_standin import GiteaStandin
@@ -52,20 +47,6 @@ def test_case_renders_safe_markdown(case: HostileCase) -> None:
     assert check_title(rendered.title) == []
     assert check_body(rendered.body, ISSUE_URL, case.shown) == []
     assert rendered.body.startswith(marker_for(issue.id))
-
-
-@pytest.fixture
-def bugsink(gitea_standin: GiteaStandin) -> Iterator[FakeBugsink]:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        mock.add_passthru(gitea_standin.url)
-        yield FakeBugsink(mock)
-
-
-@pytest.fixture
-def sync_enabled(settings: Any, gitea_standin: GiteaStandin, state_redis: redis.Redis) -> None:
-    enable_sync(
-        settings, bugsink_url=BASE, gitea_url=gitea_standin.url, bugsink_token=BUGSINK_TOKEN
-    )
 
 
 @pytest.mark.django_db

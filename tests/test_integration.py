@@ -4,7 +4,6 @@ projects each test creates."""
 
 import json
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,8 +18,7 @@ from syncapp.runs import run_sync
 from syncapp.state import SyncStateStore
 from syncapp.tasks import sync_bugsink_to_gitea
 from tests.bugsink_server import BugsinkServer
-from tests.celery_worker import CeleryWorker, purge_broker
-from tests.conftest import GITEA_TOKEN
+from tests.celery_worker import CeleryWorker
 from tests.gitea_standin import GiteaStandin
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -34,59 +32,6 @@ RECORD_COLOURS = {
     "env:development": "#6b7280",
     "source:bugsink": "#10b981",
 }
-
-
-@pytest.fixture(scope="module")
-def standin() -> Iterator[GiteaStandin]:
-    with GiteaStandin(token=GITEA_TOKEN) as server:
-        yield server
-
-
-@pytest.fixture
-def gitea(standin: GiteaStandin) -> GiteaStandin:
-    standin.reset()
-    return standin
-
-
-@pytest.fixture
-def live_settings(
-    settings: Any, bugsink_server: BugsinkServer, standin: GiteaStandin, state_redis: redis.Redis
-) -> Any:
-    settings.BUGSINK_SYNC_ENABLED = "true"
-    settings.BUGSINK_URL = bugsink_server.url
-    settings.BUGSINK_API_TOKEN = bugsink_server.token
-    settings.GITEA_URL = standin.url
-    settings.GITEA_API_TOKEN = GITEA_TOKEN
-    settings.GITEA_OWNER = "acme"
-    settings.GITEA_REPO = "errors"
-    return settings
-
-
-@pytest.fixture(scope="module")
-def worker(
-    bugsink_server: BugsinkServer,
-    standin: GiteaStandin,
-    django_db_setup: None,
-    django_db_blocker: Any,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[CeleryWorker]:
-    purge_broker()
-    with django_db_blocker.unblock():
-        process = CeleryWorker(
-            tmp_path_factory.mktemp("worker") / "worker.log",
-            {
-                "TEST_BUGSINK_SYNC_ENABLED": "true",
-                "TEST_BUGSINK_URL": bugsink_server.url,
-                "TEST_BUGSINK_API_TOKEN": bugsink_server.token,
-                "TEST_GITEA_URL": standin.url,
-                "TEST_GITEA_API_TOKEN": GITEA_TOKEN,
-                "TEST_GITEA_OWNER": "acme",
-                "TEST_GITEA_REPO": "errors",
-            },
-        ).start()
-    yield process
-    process.stop()
-    purge_broker()
 
 
 def open_issue_ids(server: BugsinkServer, project: dict[str, Any]) -> set[str]:

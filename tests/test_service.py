@@ -2,13 +2,11 @@
 with Bugsink mocked by `responses` so that faults can be injected per request."""
 
 import json
-from collections.abc import Iterator
 from io import StringIO
 from typing import Any
 
 import pytest
 import redis
-import responses
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
@@ -16,25 +14,10 @@ from syncapp.models import ProjectLabelMapping, SyncRecord, SyncRun
 from syncapp.rendering import marker_for
 from syncapp.runs import SyncDisabledError, run_sync
 from syncapp.state import SyncInProgressError, SyncStateStore
-from tests.conftest import BUGSINK_TOKEN, enable_sync
-from tests.fake_bugsink import BASE, FakeBugsink
+from tests.fake_bugsink import FakeBugsink
 from tests.gitea_standin import GiteaStandin
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def bugsink(gitea_standin: GiteaStandin) -> Iterator[FakeBugsink]:
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        mock.add_passthru(gitea_standin.url)
-        yield FakeBugsink(mock)
-
-
-@pytest.fixture
-def sync_enabled(settings: Any, gitea_standin: GiteaStandin, state_redis: redis.Redis) -> None:
-    enable_sync(
-        settings, bugsink_url=BASE, gitea_url=gitea_standin.url, bugsink_token=BUGSINK_TOKEN
-    )
 
 
 def run() -> tuple[SyncRun, Any]:
