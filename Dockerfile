@@ -6,6 +6,6 @@ COPY config ./config
 COPY syncapp ./syncapp
 COPY templates ./templates
 COPY manage.py ./
-RUN pip install '.[deploy]'
+RUN pip install '.[deploy]' && python manage.py collectstatic --noinput
 EXPOSE 8000
 CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "2", "--timeout", "90"]

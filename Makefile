@@ -28,7 +28,8 @@ format: install
 test: install services
 	$(BIN)/pytest
 
-demo: install services
+demo: install
+	@NEED_POSTGRES=0 scripts/ensure_services.sh
 	$(BIN)/python scripts/demo.py
 
 clean:

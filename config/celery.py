@@ -1,6 +1,7 @@
 """The Celery application: broker and result backend on REDIS_URL, settings from Django."""
 
 import os
+import sys
 from typing import Any
 
 from celery import Celery
@@ -25,5 +26,9 @@ def stop_on_invalid_sync_configuration(**kwargs: Any) -> None:
 
     _, problems = read_sync_config()
     if problems:
-        # Celery logs and ignores exceptions from signal handlers; SystemExit does stop it.
-        raise SystemExit(f"refusing to start: {ConfigurationError(problems)}")
+        message = f"refusing to start: {ConfigurationError(problems)}"
+        # Beat redirects sys.stderr into its logging and drops the SystemExit message, so the
+        # message goes to the original standard error. Celery logs and ignores other
+        # exceptions from signal handlers; SystemExit does stop it.
+        print(message, file=sys.__stderr__, flush=True)
+        raise SystemExit(1)

@@ -23,7 +23,8 @@ if ! redis_up; then
   fi
 fi
 
-if [ "${NEED_POSTGRES:-1}" = "1" ] && ! postgres_up; then
+# A TEST_DATABASE_URL points the tests at another PostgreSQL, which is not checked here.
+if [ "${NEED_POSTGRES:-1}" = "1" ] && [ -z "${TEST_DATABASE_URL:-}" ] && ! postgres_up; then
   if command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then
     echo "PostgreSQL is not answering on 127.0.0.1:5432; starting the local cluster"
     pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n 1)" main start || true

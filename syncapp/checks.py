@@ -49,7 +49,7 @@ def check_sync_state_database_is_private(app_configs: Any = None, **kwargs: Any)
     """The sync state must not share its Redis database: a broker or cache flush would wipe it."""
     state = redis_database(settings.SYNC_STATE_REDIS_URL)
     others = {"REDIS_URL (Celery broker)": settings.CELERY_BROKER_URL}
-    others["CELERY_RESULT_BACKEND"] = settings.CELERY_RESULT_BACKEND
+    others["REDIS_URL (Celery results)"] = settings.CELERY_RESULT_BACKEND
     for alias, cache in getattr(settings, "CACHES", {}).items():
         if "redis" in cache.get("BACKEND", "").lower():
             location = cache.get("LOCATION")

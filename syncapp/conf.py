@@ -12,6 +12,9 @@ from urllib.parse import urlsplit
 from django.conf import settings
 
 BUGSINK_TOKEN_PATTERN = re.compile(r"[0-9a-f]{40}")
+HEX_DIGITS = frozenset("0123456789abcdef")
+# Endings that mean a URL was copied with its API path; the clients add those paths.
+API_PATH_SUFFIXES = {"BUGSINK_URL": ("/api", "/api/canonical/0"), "GITEA_URL": ("/api/v1",)}
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off", ""}
 
@@ -144,6 +147,13 @@ def _check_url(variable: str, url: str, required: bool, problems: list[ConfigPro
         )
     elif parts.query or parts.fragment:
         problems.append(ConfigProblem(variable, "must not contain a query string or fragment"))
+    elif parts.path.rstrip("/").endswith(API_PATH_SUFFIXES.get(variable, ())):
+        problems.append(
+            ConfigProblem(
+                variable,
+                f"{url!r} ends with an API path; set the server's base address without it",
+            )
+        )
     return url
 
 
@@ -159,12 +169,15 @@ def _check_bugsink_token(raw: str, required: bool, problems: list[ConfigProblem]
             )
         return Secret("")
     if not BUGSINK_TOKEN_PATTERN.fullmatch(token):
-        # The length is safe to show; the value is not.
+        # The length and the position of a wrong character are safe to show; the value is not.
+        wrong = [index for index, char in enumerate(token, 1) if char not in HEX_DIGITS]
+        found = f"character {wrong[0]} is not 0-9 or a-f" if wrong else ""
+        found = found or f"got {len(token)} characters"
         problems.append(
             ConfigProblem(
                 "BUGSINK_API_TOKEN",
                 f"is not a Bugsink API token: expected 40 lowercase hexadecimal characters, "
-                f"got {len(token)} characters; copy the token again from Bugsink",
+                f"but {found}; copy the token again from Bugsink",
             )
         )
     return Secret(token)

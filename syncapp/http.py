@@ -15,7 +15,7 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
-from syncapp.conf import SyncError, scrub_secrets
+from syncapp.conf import SyncConfig, SyncError, scrub_secrets
 
 logger = logging.getLogger(__name__)
 
@@ -140,6 +140,29 @@ class ApiSession:
         )
         # Proxy settings from the environment would route the token through a third host.
         self.session.trust_env = False
+
+    @classmethod
+    def for_config(
+        cls,
+        config: "SyncConfig",
+        *,
+        service: str,
+        base_url: str,
+        authorization: str,
+        **options: Any,
+    ) -> "ApiSession":
+        """Return a session with the timeouts, retries and secrets of the sync configuration."""
+        return cls(
+            service=service,
+            base_url=base_url,
+            authorization=authorization,
+            connect_timeout=config.connect_timeout,
+            read_timeout=config.read_timeout,
+            secrets=config.secrets,
+            max_retries=config.http_retries,
+            backoff_seconds=config.http_backoff_seconds,
+            **options,
+        )
 
     def url_for(self, path: str) -> str:
         return f"{self.base_url}/{path.lstrip('/')}"
@@ -286,9 +309,9 @@ class ApiSession:
             return response
         detail = describe_body(response, self.secrets)
         hint = explain(status, url) if explain else ""
-        message = f"{self.service} answered {status} to {method} {url}"
+        message = f"{self.service} returned {status} for {method} {url}"
         if detail:
-            message += f": {detail}"
+            message += f": {detail.rstrip('.')}"
         if hint:
             message += f". {hint}"
         raise ApiError(

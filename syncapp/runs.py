@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from amqp.exceptions import ChannelError
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db.models import Count
 from django.utils import timezone
@@ -298,6 +299,7 @@ class SyncStatus:
     total_synced: int
     projects: list[ProjectSyncCount]
     unmapped_projects: list[str]
+    queued_runs: int
 
 
 def sync_status() -> SyncStatus:
@@ -332,7 +334,29 @@ def sync_status() -> SyncStatus:
         total_synced=sum(project.synced_count for project in projects),
         projects=projects,
         unmapped_projects=unmapped_projects(),
+        queued_runs=count_queued_runs(),
     )
+
+
+def count_queued_runs() -> int:
+    """Return how many sync tasks wait in the broker queue for a worker.
+
+    Raises SyncUnavailableError when the broker cannot be reached.
+    """
+    # The Celery app and the task module import this module.
+    from config.celery import app
+    from syncapp.tasks import SYNC_QUEUE
+
+    try:
+        with app.connection_for_read() as connection:
+            channel = connection.default_channel
+            return channel.queue_declare(queue=SYNC_QUEUE, passive=True).message_count
+    except ChannelError:
+        # kombu's Redis transport raises this for a passive declare of an unknown queue:
+        # no worker declared the queue and nothing was ever sent to it.
+        return 0
+    except (KombuOperationalError, RedisError, OSError) as error:
+        raise SyncUnavailableError(f"the Celery broker cannot be reached: {error}") from error
 
 
 def next_scheduled_run(task: PeriodicTask | None) -> datetime | None:

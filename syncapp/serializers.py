@@ -131,6 +131,10 @@ class SyncStatusSerializer(serializers.Serializer):
     projects = ProjectSyncCountSerializer(many=True)
     in_progress = serializers.BooleanField()
     current_run = CurrentRunSerializer(allow_null=True)
+    queued_runs = serializers.IntegerField(
+        help_text="Sync runs waiting in the broker queue. Above 0 with no run in progress, no "
+        "worker is consuming the bugsink-sync queue."
+    )
     last_run_summary = RunSummarySerializer(source="last_run", allow_null=True)
     unmapped_projects = serializers.ListField(
         child=serializers.CharField(),

@@ -113,6 +113,7 @@ def test_record_search_by_title_id_and_number(client: Client) -> None:
         ("TypeError", "FRONT-2"),
         ("00000000-0000-4000-8000-000000000001", "BACKEND-1"),
         ("102", "FRONT-2"),
+        ("#102", "FRONT-2"),
         ("BACKEND-1", "BACKEND-1"),
     ):
         response = client.get("/admin/syncapp/syncrecord/", {"q": term})

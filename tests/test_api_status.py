@@ -21,8 +21,10 @@ from syncapp.authentication import issue_api_token
 from syncapp.conf import ConfigurationError
 from syncapp.http import ApiError
 from syncapp.models import ProjectLabelMapping, SyncRecord, SyncRun
+from syncapp.runs import start_manual_sync
 from syncapp.schedule import install_schedule
 from syncapp.state import SyncStateStore
+from tests.celery_worker import purge_broker
 from tests.conftest import BUGSINK_TOKEN, enable_sync
 
 pytestmark = pytest.mark.django_db
@@ -355,3 +357,17 @@ def test_failed_task_errors_map_to_codes(settings: Any) -> None:
         assert problem.get_codes() == code
         assert problem.extra == {"run_id": run.pk}
         assert "gitea-secret-value-123" not in str(problem.detail)
+
+
+def test_status_counts_runs_waiting_for_a_worker(token: str, enabled: None) -> None:
+    operator = get_user_model().objects.get(username="operator")
+    purge_broker()
+    try:
+        start_manual_sync(operator)
+        start_manual_sync(operator)
+        data = fetch(token).json()["data"]
+    finally:
+        purge_broker()
+
+    assert data["queued_runs"] == 2
+    assert data["in_progress"] is False

@@ -178,7 +178,7 @@ def test_auth_and_not_found_errors_say_what_to_check(status: int, hint: str) -> 
         make_client().list_projects()
 
     message = str(caught.value)
-    assert f"answered {status}" in message
+    assert f"returned {status}" in message
     assert f"{BASE}/api/canonical/0/projects/" in message
     assert hint in message
     assert TOKEN not in message

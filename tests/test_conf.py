@@ -144,3 +144,28 @@ def test_system_check_rejects_broker_on_sync_state_database(settings: Any) -> No
         call_command("check")
 
     assert "syncapp.E010" in str(caught.value)
+
+
+def test_token_with_wrong_character_names_its_position() -> None:
+    problems = problems_of(BUGSINK_API_TOKEN=TOKEN[:16] + "g" + TOKEN[17:])
+
+    assert "character 17 is not 0-9 or a-f" in problems["BUGSINK_API_TOKEN"]
+
+
+@pytest.mark.parametrize(
+    ("variable", "url"),
+    [
+        ("GITEA_URL", "https://gitea.example.com/api/v1"),
+        ("GITEA_URL", "https://gitea.example.com/api/v1/"),
+        ("BUGSINK_URL", "https://bugsink.example.com/api"),
+        ("BUGSINK_URL", "https://bugsink.example.com/api/canonical/0"),
+    ],
+)
+def test_url_with_api_path_is_reported(variable: str, url: str) -> None:
+    problems = problems_of(**{variable: url})
+
+    assert "ends with an API path" in problems[variable]
+
+
+def test_url_under_a_path_prefix_is_accepted() -> None:
+    assert problems_of(GITEA_URL="https://example.com/gitea") == {}

@@ -92,3 +92,25 @@ def test_worker_refuses_to_start_with_invalid_configuration() -> None:
     assert result.returncode == 1
     assert "refusing to start" in result.stderr
     assert "BUGSINK_URL: 'ftp://bugsink.example.com' is not an http(s) URL" in result.stderr
+
+
+def test_beat_refuses_to_start_with_invalid_configuration(tmp_path: Path) -> None:
+    environment = dict(
+        os.environ,
+        DJANGO_SETTINGS_MODULE="tests.settings",
+        PYTHONPATH=str(REPOSITORY),
+        TEST_BUGSINK_SYNC_ENABLED="true",
+        TEST_BUGSINK_URL="ftp://bugsink.example.com",
+    )
+    # The file scheduler keeps this test off the database; the start-up check is the same.
+    command = [
+        sys.executable, "-m", "celery", "-A", "config", "beat",
+        "--scheduler", "celery.beat:PersistentScheduler", "--schedule", str(tmp_path / "beat"),
+    ]  # fmt: skip
+
+    result = subprocess.run(
+        command, cwd=REPOSITORY, env=environment, capture_output=True, text=True, timeout=120
+    )
+
+    assert result.returncode == 1
+    assert "BUGSINK_URL: 'ftp://bugsink.example.com' is not an http(s) URL" in result.stderr

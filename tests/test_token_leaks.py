@@ -132,3 +132,7 @@ def test_failing_sync_leaks_no_token(
     assert len(stored) == 1
     assert leaks_in("\n".join(posted + stored)) == []
     assert leaks_in(admin_pages(admin_client)) == []
+    status = admin_client.get("/api/admin/bugsink/sync/status")
+    assert status.status_code == 200
+    assert status.json()["data"]["last_run_summary"]["error"]
+    assert leaks_in(status.content.decode()) == []

@@ -35,6 +35,14 @@ class SyncRecordAdmin(admin.ModelAdmin):
     readonly_fields = [field.name for field in SyncRecord._meta.fields]
     actions = ["forget_records"]
 
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[SyncRecord], search_term: str
+    ) -> tuple[QuerySet[SyncRecord], bool]:
+        # The list shows Gitea numbers as "#4", so "#4" is searched as the number 4.
+        if search_term.startswith("#") and search_term[1:].isdigit():
+            search_term = search_term[1:]
+        return super().get_search_results(request, queryset, search_term)
+
     @admin.display(description="Gitea issue", ordering="gitea_issue_number")
     def gitea_link(self, record: SyncRecord) -> str:
         if not record.gitea_issue_number:
