@@ -4,10 +4,10 @@ Per Bugsink issue: check the sync state, fetch the latest event, record the inte
 the Gitea issue, store the sync record and the Redis key, resolve the issue in Bugsink.
 A failing issue is counted and recorded, and the run goes on with the next one.
 
-Exactly-once rests on three facts: the Redis key and the sync record mark an issue as done;
-a record left in the `pending` state means a run may have died after creating the Gitea
-issue, so the next run first looks for the issue by the marker in its body; and only one
-run holds the lock at a time.
+Exactly-once rests on three facts. The Redis key and the sync record mark an issue as done.
+A record left in the `pending` state means a create may have been sent without its outcome
+being recorded, so a run after the settle period first looks for the Gitea issue by the
+marker in its body. And only one run holds the lock at a time.
 """
 
 import logging
