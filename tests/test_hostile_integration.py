@@ -14,14 +14,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-import redis
 import requests
 
 from syncapp.models import SyncRecord, SyncRun
 from syncapp.rendering import marker_for
 from syncapp.runs import run_sync
 from tests.bugsink_server import BugsinkServer
-from tests.conftest import GITEA_TOKEN
 from tests.gitea_standin import GiteaStandin
 from tests.hostile_events import CASES, HostileCase, frame, with_exception
 from tests.markdown_checks import check_body, check_title
@@ -92,12 +90,6 @@ def secret_payload() -> dict[str, Any]:
     )
 
 
-@pytest.fixture(scope="module")
-def standin() -> Iterator[GiteaStandin]:
-    with GiteaStandin(token=GITEA_TOKEN) as server:
-        yield server
-
-
 @pytest.fixture
 def hostile_projects(bugsink_server: BugsinkServer) -> Iterator[list[dict[str, Any]]]:
     """Projects the test creates; their issues are resolved afterwards, whatever happened,
@@ -109,25 +101,10 @@ def hostile_projects(bugsink_server: BugsinkServer) -> Iterator[list[dict[str, A
             bugsink_server.resolve_issue(issue["id"])
 
 
-@pytest.fixture
-def live_settings(
-    settings: Any, bugsink_server: BugsinkServer, standin: GiteaStandin, state_redis: redis.Redis
-) -> Any:
-    standin.reset()
-    settings.BUGSINK_SYNC_ENABLED = "true"
-    settings.BUGSINK_URL = bugsink_server.url
-    settings.BUGSINK_API_TOKEN = bugsink_server.token
-    settings.GITEA_URL = standin.url
-    settings.GITEA_API_TOKEN = GITEA_TOKEN
-    settings.GITEA_OWNER = "acme"
-    settings.GITEA_REPO = "errors"
-    return settings
-
-
 def test_hostile_events_through_real_bugsink_sync_cleanly(
     bugsink_server: BugsinkServer,
     live_settings: Any,
-    standin: GiteaStandin,
+    gitea: GiteaStandin,
     hostile_projects: list[dict[str, Any]],
 ) -> None:
     suffix = datetime.now(UTC).strftime("%H%M%S%f")
@@ -166,17 +143,17 @@ def test_hostile_events_through_real_bugsink_sync_cleanly(
 
     assert summary.failures == []
     assert sync_run.status == SyncRun.Status.SUCCEEDED
-    assert standin.contract_violations == []
+    assert gitea.contract_violations == []
     for _, project in projects:
         assert bugsink_server.list_issues(project["id"], state="open") == []
-    posted = "\n".join(r.raw_body.decode("utf-8", "replace") for r in standin.requests)
+    posted = "\n".join(r.raw_body.decode("utf-8", "replace") for r in gitea.requests)
     for name, secret in SECRETS.items():
         assert secret not in posted, name
         assert json.dumps(secret)[1:-1] not in posted, name
     for issue_id, (case, name) in issue_ids.items():
         record = SyncRecord.objects.get(bugsink_issue_id=issue_id)
         assert record.status == SyncRecord.Status.RESOLVED, name
-        matching = [i for i in standin.issues.values() if marker_for(issue_id) in i.body]
+        matching = [i for i in gitea.issues.values() if marker_for(issue_id) in i.body]
         assert len(matching) == 1, name
         issue_url = f"{bugsink_server.url}/issues/issue/{issue_id}/"
         shown = case.shown if case else ()
