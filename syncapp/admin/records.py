@@ -154,5 +154,7 @@ class SyncRecordAdmin(admin.ModelAdmin):
             forgotten += 1
         if forgotten:
             messages.success(
-                request, f"Forgot {forgotten} sync record(s); the next run syncs them again."
+                request,
+                f"Forgot {forgotten} sync record(s). The next run files them again if they are "
+                "still unresolved in Bugsink.",
             )
