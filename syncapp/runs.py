@@ -30,8 +30,9 @@ from syncapp.gitea import GiteaClient
 from syncapp.labels import plan_labels
 from syncapp.models import ProjectLabelMapping, SyncRecord, SyncRun
 from syncapp.rendering import render_title
-from syncapp.service import RunSummary, SyncService
+from syncapp.service import SyncService
 from syncapp.state import SyncInProgressError, SyncStateStore
+from syncapp.summary import RunSummary
 
 logger = logging.getLogger(__name__)
 

@@ -4,6 +4,8 @@ Every response is an envelope: `{"success": true, "data": {...}}` or
 `{"success": false, "error": {"code", "message", ...}}`.
 """
 
+from typing import Any
+
 from rest_framework import serializers
 
 from syncapp.models import SyncRun
@@ -20,6 +22,15 @@ class SyncTriggerInputSerializer(serializers.Serializer):
         help_text="Seconds to wait for the run before answering 202; defaults to the server's "
         "SYNC_API_WAIT_SECONDS (60). 0 answers 202 as soon as the run is queued.",
     )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        # A misspelt field would otherwise be ignored and the default wait used silently.
+        unknown = sorted(set(self.initial_data) - set(self.fields))
+        if unknown:
+            raise serializers.ValidationError(
+                {name: ["unknown field; the only field is wait_seconds"] for name in unknown}
+            )
+        return attrs
 
 
 class IssueFailureSerializer(serializers.Serializer):

@@ -12,9 +12,7 @@ marker in its body. And only one run holds the lock at a time.
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field
 from datetime import timedelta
-from typing import Any
 
 from celery.exceptions import Retry, SoftTimeLimitExceeded, TimeLimitExceeded
 from django.db import DatabaseError
@@ -42,6 +40,7 @@ from syncapp.regressions import (
 )
 from syncapp.rendering import marker_for, render_issue, render_title
 from syncapp.state import LockLostError, SyncedIssueState, SyncLock, SyncStateStore
+from syncapp.summary import IssueFailure, RunSummary
 
 logger = logging.getLogger(__name__)
 
@@ -61,36 +60,6 @@ MAX_CONSECUTIVE_CONNECTION_ERRORS = 3
 # Gitea filters issues by its own clock; this margin covers a skew between the two servers.
 MARKER_SEARCH_MARGIN = timedelta(minutes=10)
 MAX_UNFINISHED_PER_RUN = 100
-
-
-@dataclass
-class IssueFailure:
-    bugsink_issue_id: str
-    project: str
-    title: str
-    reason: str
-
-
-@dataclass
-class RunSummary:
-    synced: int = 0
-    skipped: int = 0
-    failed: int = 0
-    resolved: int = 0
-    regressions: int = 0
-    duration_ms: int = 0
-    failures: list[IssueFailure] = field(default_factory=list)
-    unmapped_projects: list[str] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def log_line(self) -> str:
-        return (
-            f"synced={self.synced} skipped={self.skipped} failed={self.failed} "
-            f"resolved={self.resolved} regressions={self.regressions} "
-            f"duration_ms={self.duration_ms}"
-        )
 
 
 class ResolveFailedError(Exception):

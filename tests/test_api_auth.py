@@ -221,9 +221,14 @@ def test_invalid_body_gets_400(staff_user: Any) -> None:
         SYNC_URL, "{not json", content_type="application/json", headers=bearer(raw_token)
     )
     form = client.post(SYNC_URL, {"wait_seconds": "1"}, headers=bearer(raw_token))
+    misspelt = client.post(
+        SYNC_URL, {"wait_second": 5}, content_type="application/json", headers=bearer(raw_token)
+    )
 
     body = assert_error(too_long, 400, "invalid_request")
     assert "wait_seconds" in body["error"]["field_errors"]
+    misspelt_body = assert_error(misspelt, 400, "invalid_request")
+    assert "wait_second" in misspelt_body["error"]["field_errors"]
     assert_error(not_json, 400, "parse_error")
     assert_error(form, 415, "unsupported_media_type")
 
