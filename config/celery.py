@@ -19,9 +19,8 @@ app.autodiscover_tasks()
 def stop_on_invalid_sync_configuration(**kwargs: Any) -> None:
     """Stop a worker or beat at start when the sync settings are invalid, naming each
     variable, instead of failing at the first scheduled run."""
-    import django
-
-    django.setup()
+    # Only settings are read, so Django is not set up here: setting it up in beat would
+    # apply Django's logging configuration over beat's and silence beat's own log lines.
     from syncapp.conf import ConfigurationError, read_sync_config
 
     _, problems = read_sync_config()

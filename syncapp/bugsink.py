@@ -70,7 +70,7 @@ def explain_bugsink_status(status: int, url: str) -> str:
         )
     if status == 404:
         return (
-            "not found; check that BUGSINK_URL is Bugsink's base address (without /api) and "
+            "Check that BUGSINK_URL is Bugsink's base address (without /api) and "
             "that the project or issue still exists"
         )
     return ""

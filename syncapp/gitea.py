@@ -111,13 +111,13 @@ class GiteaClient:
             )
         if status == 404:
             return (
-                f"repository {full_name} or the object was not found; check GITEA_OWNER and "
-                f"GITEA_REPO, and that the token's user can see the repository"
+                f"Check GITEA_OWNER and GITEA_REPO ({full_name}), and that the token's user can "
+                f"see the repository"
             )
         if status == 422:
             return "Gitea rejected the data sent; the detail above names the field"
         if status == 423:
-            return f"repository {full_name} is archived; unarchive it or set another GITEA_REPO"
+            return f"Repository {full_name} is archived; unarchive it or set another GITEA_REPO"
         return ""
 
     def check_repository(self) -> None:

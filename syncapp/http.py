@@ -69,7 +69,8 @@ def origin_of(url: str) -> tuple[str, str, int | None]:
 
 
 def describe_body(response: requests.Response, secrets: tuple[str, ...] = ()) -> str:
-    """Return a short, single-line excerpt of an error answer, JSON or not (proxies send HTML)."""
+    """Return a short, single-line excerpt of an error response, JSON or not (proxies send
+    HTML). A nested JSON error ({"error": {"message": ...}}) gives its message."""
     text = ""
     try:
         payload = response.json()
@@ -77,8 +78,11 @@ def describe_body(response: requests.Response, secrets: tuple[str, ...] = ()) ->
         payload = None
     if isinstance(payload, Mapping):
         for key in ("message", "detail", "error", "errors"):
-            if payload.get(key):
-                text = str(payload[key])
+            value = payload.get(key)
+            if isinstance(value, Mapping):
+                value = value.get("message") or value.get("detail")
+            if value:
+                text = str(value)
                 break
     if not text:
         # Only the start is decoded: an error page can be large, and binary.

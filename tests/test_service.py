@@ -279,7 +279,7 @@ def test_dry_run_lists_and_writes_nothing(
         "would create: [Backend] ValueError: invalid literal number 1  [bug:backend, env:production, source:bugsink]"
         in out.getvalue()
     )
-    assert "1 Gitea issues would be created" in out.getvalue()
+    assert "1 Gitea issue would be created" in out.getvalue()
     assert gitea_standin.requests == []
     assert bugsink.resolve_calls == []
     assert state_redis.dbsize() == 0
@@ -296,7 +296,9 @@ def test_command_prints_summary(
 
     call_command("bugsink_sync", stdout=out)
 
-    assert "succeeded: synced 1, skipped 0, failed 0, resolved 1" in out.getvalue()
+    assert (
+        "succeeded: synced 1, skipped 0, failed 0, resolved 1, regressions 0 in" in out.getvalue()
+    )
 
 
 def test_command_reports_bad_config(settings: Any) -> None:

@@ -38,9 +38,10 @@ class SyncRecordAdmin(admin.ModelAdmin):
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[SyncRecord], search_term: str
     ) -> tuple[QuerySet[SyncRecord], bool]:
-        # The list shows Gitea numbers as "#4", so "#4" is searched as the number 4.
+        # The list shows Gitea numbers as "#4", so "#4" finds that Gitea issue only (a plain
+        # "4" also matches titles and ids that contain the digit).
         if search_term.startswith("#") and search_term[1:].isdigit():
-            search_term = search_term[1:]
+            return queryset.filter(gitea_issue_number=int(search_term[1:])), False
         return super().get_search_results(request, queryset, search_term)
 
     @admin.display(description="Gitea issue", ordering="gitea_issue_number")

@@ -33,7 +33,8 @@ class Command(BaseCommand):
         planned = preview_sync(load_sync_config(require_connection=True))
         for item in planned:
             self.stdout.write(f"would create: {item.title}  [{', '.join(item.labels)}]")
-        self.stdout.write(f"dry run: {len(planned)} Gitea issues would be created")
+        noun = "issue" if len(planned) == 1 else "issues"
+        self.stdout.write(f"dry run: {len(planned)} Gitea {noun} would be created")
 
     def run_once(self) -> None:
         run, summary = run_sync(trigger=SyncRun.Trigger.COMMAND)
@@ -44,6 +45,7 @@ class Command(BaseCommand):
         unmapped = ", ".join(summary.unmapped_projects) or "none"
         self.stdout.write(
             f"sync run {run.pk} {run.status}: synced {summary.synced}, skipped {summary.skipped}, "
-            f"failed {summary.failed}, resolved {summary.resolved} in {summary.duration_ms} ms; "
+            f"failed {summary.failed}, resolved {summary.resolved}, regressions "
+            f"{summary.regressions} in {summary.duration_ms} ms; "
             f"unmapped projects: {unmapped}"
         )
