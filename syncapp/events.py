@@ -223,7 +223,7 @@ def parse_cookies(value: Any) -> tuple[tuple[str, str], ...]:
 
 
 def parse_event(detail: Mapping[str, Any]) -> BugsinkEvent:
-    """Build a BugsinkEvent from GET /api/canonical/0/events/{id}/ (the `data` key holds it)."""
+    """Build a BugsinkEvent from GET /api/canonical/0/events/{id}/ (the `data` key contains it)."""
     payload = as_mapping(detail.get("data"))
     request = as_mapping(payload.get("request"))
     trace = as_mapping(as_mapping(payload.get("contexts")).get("trace"))

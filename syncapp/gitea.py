@@ -162,7 +162,7 @@ class GiteaClient:
 
     def create_issue(self, title: str, body: str, label_ids: list[int]) -> GiteaIssue:
         """Create an issue (POST /repos/{owner}/{repo}/issues). Never retried automatically:
-        a retry after a lost answer could file the same issue twice."""
+        a retry after a lost response could file the same issue twice."""
         payload = self.http.request(
             "POST",
             f"{self.repo_path}/issues",

@@ -2,7 +2,7 @@
 
 It fixes what both need: timeouts on every request, a token that is only ever sent to the
 configured origin (redirects elsewhere are refused, not followed), bounded retries of safe
-requests on transient answers, and errors that carry the status, the URL and whether a
+requests on transient failures, and errors that carry the status, the URL and whether a
 retry can help, never the token.
 """
 
@@ -31,8 +31,8 @@ CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 class ApiError(SyncError):
     """A request to Bugsink or Gitea failed.
 
-    `transient` says whether the same request may succeed later (connection errors, timeouts,
-    429 and 5xx); `status` is None when no HTTP answer arrived. The keyword arguments have
+    `transient` is true when the same request may succeed later (connection errors, timeouts,
+    429 and 5xx). `status` is None when no HTTP response arrived. The keyword arguments have
     defaults because Celery rebuilds a task's exception from its message alone.
     """
 
@@ -186,8 +186,8 @@ class ApiSession:
     ) -> requests.Response:
         """Send a request to base_url + path and return the 2xx response.
 
-        Raises ApiError for everything else; `explain(status, url)` supplies the hint that tells
-        an operator what to check for a given status.
+        Raises ApiError for everything else. `explain(status, url)` returns the hint on what an
+        operator should check for a given status.
         """
         url = self.url_for(path)
         retryable = method == "GET" if idempotent is None else idempotent
@@ -243,7 +243,7 @@ class ApiSession:
             )
         except requests.Timeout as error:
             raise ApiError(
-                f"{self.service} did not answer {method} {url} within "
+                f"{self.service} did not respond to {method} {url} within "
                 f"{self.timeout[0]:g}/{self.timeout[1]:g} s (connect/read timeout)",
                 service=self.service,
                 method=method,

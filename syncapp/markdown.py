@@ -1,9 +1,9 @@
 """Markdown building blocks that show untrusted text literally.
 
 Text from an error event can contain anything: `</details>`, runs of backticks, `@name`,
-`#12`, NUL bytes. Inside code spans and fenced code blocks Gitea's renderer neither parses
-Markdown or HTML nor turns mentions and issue references into links or notifications, so
-untrusted text only ever goes into those, with a fence longer than any backtick run inside.
+`#12`, NUL bytes. Inside code spans and fenced code blocks, Gitea's renderer parses no
+Markdown or HTML and turns no mention or issue reference into a link or a notification. So
+untrusted text only goes into those, with a fence longer than any backtick run inside.
 """
 
 import re
@@ -16,8 +16,8 @@ REPLACEMENT = "\ufffd"
 # Characters outside the Basic Multilingual Plane take four bytes in UTF-8 (emoji, many CJK
 # extensions, mathematical letters); MySQL's 3-byte `utf8` charset cannot store them.
 FOUR_BYTE_CHARACTERS = re.compile("[\U00010000-\U0010ffff]")
-# A number sign before digits would link an unrelated issue, an at sign before a name would
-# mention a user; titles are not Markdown, so their signs are swapped for full-width ones.
+# A number sign before digits would link an unrelated issue, and an at sign before a name
+# would mention a user. Titles are not Markdown, so their signs become full-width ones.
 ISSUE_REFERENCE = re.compile(r"#(?=\d)")
 MENTION = re.compile(r"@(?=[\w.-])")
 

@@ -1,8 +1,8 @@
 """Sync records, sync runs and the per-project label mapping.
 
-A sync record is the durable link between one Bugsink issue and its Gitea issue. Redis
-database 15 holds the same link for fast checks; the record is the copy that survives a
-Redis flush and that the admin lists.
+A sync record is the durable link between one Bugsink issue and its Gitea issue. The
+sync-state Redis (database 15 by default) stores the same link for fast checks. The record
+is the copy that survives a Redis flush and that the admin lists.
 """
 
 from django.conf import settings
@@ -73,8 +73,8 @@ class SyncRun(models.Model):
 
 class SyncRecord(models.Model):
     class Status(models.TextChoices):
-        # The Gitea issue is about to be created; if a run dies here, the next run looks for
-        # the issue by its marker before creating one.
+        # The Gitea issue is about to be created. If a run dies here, a later run looks for the
+        # issue by its marker before creating one.
         PENDING = "pending", "creating Gitea issue"
         CREATED = "created", "Gitea issue created"
         RESOLVED = "resolved", "resolved in Bugsink"

@@ -293,9 +293,9 @@ class SyncService:
     def finish_unfinished_records(self) -> None:
         """Complete records that this run did not meet in Bugsink's list of open issues.
 
-        A resolve whose response was lost leaves a record unconfirmed while Bugsink no longer
-        lists the issue as open; a create interrupted before it was recorded leaves a pending
-        record whose Bugsink issue someone may have resolved since. At most
+        A resolve whose response was lost leaves a record unconfirmed, while Bugsink no longer
+        lists the issue as open. A create interrupted before it was recorded leaves a pending
+        record, and someone may have resolved its Bugsink issue since. At most
         MAX_UNFINISHED_PER_RUN records are checked per run, oldest first.
         """
         unfinished = (
@@ -335,8 +335,8 @@ class SyncService:
     def is_settling(self, record: SyncRecord) -> bool:
         """Return whether a create of this pending record may still be in progress in Gitea.
 
-        A pending record means a create was about to be sent; the run that sent it died or
-        got no definite response, and Gitea may commit the issue some time after that.
+        A pending record means a create was about to be sent. The run that sent it died or got
+        no definite response, and Gitea may still commit the issue some time after that.
         """
         age = (timezone.now() - record.intent_at).total_seconds()
         return age < self.config.create_settle_seconds

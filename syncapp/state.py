@@ -1,6 +1,6 @@
 """The sync-state store in Redis (database 15 by default) and the lock that serializes runs.
 
-Key schema: `bugsink:synced:{bugsink_issue_id}` holds JSON {gitea_issue_number, synced_at,
+Key schema: `bugsink:synced:{bugsink_issue_id}` contains JSON {gitea_issue_number, synced_at,
 project, title}, with no TTL, so that the history is permanent.
 """
 
@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 SYNCED_KEY_PREFIX = "bugsink:synced:"
 LOCK_KEY = "bugsink:sync:lock"
 CURRENT_RUN_KEY = "bugsink:sync:current_run"
-# A crashed holder blocks new runs for at most this long; a live holder renews the lock
+# A crashed holder blocks new runs for at most this long. A live holder renews the lock
 # before each Bugsink issue, so only one issue's handling must fit in it.
 LOCK_TTL_SECONDS = 120
 

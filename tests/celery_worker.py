@@ -54,7 +54,7 @@ class CeleryWorker:
                 return self
         self.stop()
         raise RuntimeError(
-            f"the Celery worker did not answer within {timeout:.0f} s:\n{self.log_tail()}"
+            f"the Celery worker did not respond to a ping within {timeout:.0f} s:\n{self.log_tail()}"
         )
 
     def stop(self, sig: int = signal.SIGTERM) -> None:

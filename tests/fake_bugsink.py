@@ -35,8 +35,8 @@ class FakeBugsink:
         self.failing_resolves: set[str] = set()
         self.failing_events: set[str] = set()
         self.resolve_calls: list[str] = []
-        # Called with the endpoint's name before each answer; it may raise (a connection
-        # error, a timeout) or return (status, commit) to answer with that status instead,
+        # Called with the endpoint's name before each response. It may raise (a connection
+        # error, a timeout) or return (status, commit) to respond with that status instead,
         # after applying the request when commit is true.
         self.fault: Callable[[str], tuple[int, bool] | None] | None = None
         mock.add_callback(responses.GET, f"{API}/projects/", callback=self._projects)

@@ -35,7 +35,7 @@ def sync_enabled(settings: Any, gitea_standin: GiteaStandin, state_redis: redis.
 
 @pytest.fixture(scope="module")
 def standin() -> Iterator[GiteaStandin]:
-    """One Gitea stand-in for a test module, since the module's worker is told its URL."""
+    """One Gitea stand-in for a test module, because the module's worker gets its URL at start."""
     with GiteaStandin(token=GITEA_TOKEN) as server:
         yield server
 

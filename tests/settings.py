@@ -1,6 +1,6 @@
 """Settings for the test suite: real PostgreSQL and Redis, never the live sync state.
 
-Redis database 15 holds the live sync state on this project's machines, so the tests use
+Redis database 15 contains the live sync state on this project's machines, so the tests use
 databases 13 (broker and results) and 14 (sync state), and refuse to start on 15.
 """
 
@@ -25,7 +25,7 @@ for _url in (REDIS_URL, SYNC_STATE_REDIS_URL):
         raise RuntimeError(f"tests must not use Redis database 15 (live sync state): {_url}")
 
 # The sync variables come from TEST_-prefixed variables only, so that a developer's .env or
-# shell cannot point the tests at a real server; the Celery worker tests pass them on.
+# shell cannot point the tests at a real server. The Celery worker tests pass them on.
 BUGSINK_SYNC_ENABLED = os.environ.get("TEST_BUGSINK_SYNC_ENABLED", "false")
 BUGSINK_URL = os.environ.get("TEST_BUGSINK_URL", "")
 BUGSINK_API_TOKEN = os.environ.get("TEST_BUGSINK_API_TOKEN", "")

@@ -75,7 +75,7 @@ def test_include_muted_uses_unresolved_state() -> None:
 
 
 @responses.activate
-def test_cursor_from_foreign_next_link_is_requested_on_bugsink_url(
+def test_foreign_next_link_cursor_stays_local(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     responses.get(
@@ -171,7 +171,7 @@ def test_resolve_other_400_raises() -> None:
     [(401, "BUGSINK_API_TOKEN"), (403, "capability"), (404, "BUGSINK_URL")],
 )
 @responses.activate
-def test_auth_and_not_found_errors_say_what_to_check(status: int, hint: str) -> None:
+def test_auth_errors_name_what_to_check(status: int, hint: str) -> None:
     responses.get(f"{BASE}/api/canonical/0/projects/", status=status, json={"detail": "nope"})
 
     with pytest.raises(ApiError) as caught:
@@ -232,7 +232,7 @@ def test_timeout_is_transient_and_names_url() -> None:
 
     assert caught.value.transient
     assert caught.value.status is None
-    assert "did not answer" in str(caught.value)
+    assert "did not respond" in str(caught.value)
 
 
 @responses.activate

@@ -1,6 +1,6 @@
-"""Exactly once, whatever fails: each fault has a named test, and a seeded fault-injection
-suite runs the real sync service many times against the Bugsink fake and the Gitea stand-in
-and checks that every Bugsink issue ends with exactly one Gitea issue and is resolved."""
+"""Exactly once, whatever fails. Each fault has a named test. A seeded fault-injection suite
+runs the real sync service many times against the Bugsink fake and the Gitea stand-in. It
+then checks that every Bugsink issue ends with exactly one Gitea issue and is resolved."""
 
 import json
 import random
@@ -280,11 +280,11 @@ def test_run_whose_lock_expired_stops_before_writing(
 # --- Flaky APIs ----------------------------------------------------------------------------
 
 
-def test_bugsink_errors_and_timeouts_are_retried_within_the_run(
+def test_bugsink_errors_retried_within_run(
     bugsink: FakeBugsink, gitea_standin: GiteaStandin, sync_enabled: None
 ) -> None:
     seed(bugsink, 2)
-    # Two failures, then an answer, for each issue's event list: within the retry budget.
+    # Two failures, then a response, for each issue's event list: within the retry budget.
     steps: list[Any] = [
         (503, False),
         requests.ReadTimeout("slow"),
@@ -309,7 +309,7 @@ def test_bugsink_errors_and_timeouts_are_retried_within_the_run(
     assert_exactly_once(bugsink, gitea_standin)
 
 
-def test_gitea_server_errors_are_retried_or_taken_up_by_next_run(
+def test_gitea_server_errors_recovered(
     bugsink: FakeBugsink, gitea_standin: GiteaStandin, sync_enabled: None
 ) -> None:
     seed(bugsink, 3)
@@ -429,7 +429,7 @@ def test_visibility_timeout_exceeds_longest_retry_and_hard_limit() -> None:
     assert visibility > longest_possible + HARD_TIME_LIMIT_SECONDS
 
 
-def test_no_broker_or_cache_shares_the_sync_state_database() -> None:
+def test_sync_state_database_not_shared() -> None:
     import config.settings as production
 
     state = production.SYNC_STATE_REDIS_URL

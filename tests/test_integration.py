@@ -190,7 +190,7 @@ def test_worker_refuses_second_concurrent_run(
     assert gitea.requests == []
 
 
-def test_worker_retries_transient_failure_after_at_least_30_seconds(
+def test_worker_retry_waits_30_seconds(
     worker: CeleryWorker, live_settings: Any, gitea: GiteaStandin
 ) -> None:
     gitea.fail(

@@ -108,7 +108,7 @@ def wait_until(condition: Any, timeout: float, message: str) -> None:
         time.sleep(0.05)
 
 
-def test_worker_killed_mid_run_then_redis_flushed_loses_nothing(
+def test_killed_worker_and_flush_lose_nothing(
     bugsink_server: BugsinkServer, gitea: GiteaStandin, start_worker: Any, state_redis: redis.Redis
 ) -> None:
     project = seeded_project(bugsink_server, 40)

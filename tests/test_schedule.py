@@ -34,7 +34,7 @@ def test_schedule_is_created_once(settings: Any) -> None:
     assert task.queue == "bugsink-sync"
 
 
-def test_tick_expiry_is_stored_on_the_row_and_shorter_than_interval(settings: Any) -> None:
+def test_tick_expiry_stored_and_short(settings: Any) -> None:
     for interval in ("1", "15", "60"):
         settings.BUGSINK_SYNC_INTERVAL = interval
         setup_schedule()

@@ -101,7 +101,7 @@ def test_labels_are_created_with_record_colours_and_fixed(
     assert len(label_creates) == 6
 
 
-def test_second_run_creates_no_duplicate_and_reopened_issue_is_skipped(
+def test_second_run_and_reopen_create_nothing(
     bugsink: FakeBugsink, gitea_standin: GiteaStandin, sync_enabled: None
 ) -> None:
     project = bugsink.add_project(1, "Backend", "backend-prod")
@@ -160,12 +160,12 @@ def test_failed_resolve_is_finished_by_next_run(
     assert state_redis.exists(f"bugsink:synced:{issue['id']}")
 
 
-def test_lost_create_answer_is_found_by_marker_in_same_run(
+def test_lost_create_response_found_same_run(
     bugsink: FakeBugsink, gitea_standin: GiteaStandin, sync_enabled: None
 ) -> None:
     project = bugsink.add_project(1, "Backend", "backend-prod")
     issue = bugsink.add_issue(project, 1)
-    # The create was committed by Gitea but its answer never arrived.
+    # The create was committed by Gitea but its response never arrived.
     gitea_standin.drop_connection("POST", r"/issues$", after_commit=True)
 
     _, summary = run()
@@ -189,7 +189,7 @@ def test_pagination_walks_every_page_and_deduplicates(
     assert len(gitea_standin.issues) == 5
 
 
-def test_unmapped_project_syncs_with_source_label_and_is_reported(
+def test_unmapped_project_gets_source_label(
     bugsink: FakeBugsink, gitea_standin: GiteaStandin, sync_enabled: None
 ) -> None:
     project = bugsink.add_project(1, "Billing", "billing")
@@ -308,7 +308,7 @@ def test_command_reports_bad_config(settings: Any) -> None:
         call_command("bugsink_sync")
 
 
-def test_sync_check_costs_one_redis_round_trip_per_page(
+def test_sync_check_one_mget_per_page(
     bugsink: FakeBugsink,
     gitea_standin: GiteaStandin,
     sync_enabled: None,

@@ -63,7 +63,7 @@ def test_lock_expires_for_crashed_holder(
     state_store.acquire_lock({}).release()
 
 
-def test_expired_holder_cannot_release_or_renew_new_holders_lock(
+def test_expired_holder_cannot_touch_lock(
     state_store: SyncStateStore, state_redis: redis.Redis
 ) -> None:
     first = state_store.acquire_lock({"run_id": 1})
