@@ -5,6 +5,7 @@ outcome. `preview_sync` lists what a run would create and writes nothing anywher
 """
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -50,8 +51,12 @@ def run_sync(
     triggered_by: Any = None,
     task_id: str = "",
     config: SyncConfig | None = None,
+    time_limit: float | None = None,
 ) -> tuple[SyncRun, RunSummary]:
     """Run one sync under the lock and return the recorded run and its summary.
+
+    With time_limit (seconds), the run stops cleanly once that much time has passed, as it
+    does when Celery's soft time limit strikes.
 
     Raises SyncDisabledError, ConfigurationError (recorded as a failed run),
     SyncInProgressError when another run holds the lock, and the errors that ended the run
@@ -83,8 +88,15 @@ def run_sync(
                 "task_id": task_id,
             }
         )
+        deadline = time.monotonic() + time_limit if time_limit else None
         service = SyncService(
-            config, BugsinkClient(config), GiteaClient(config), store, lock=lock, run=run
+            config,
+            BugsinkClient(config),
+            GiteaClient(config),
+            store,
+            lock=lock,
+            run=run,
+            deadline=deadline,
         )
         try:
             summary = service.run()

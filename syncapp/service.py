@@ -80,6 +80,7 @@ class SyncService:
         *,
         lock: SyncLock | None = None,
         run: SyncRun | None = None,
+        deadline: float | None = None,
     ) -> None:
         self.config = config
         self.bugsink = bugsink
@@ -87,6 +88,8 @@ class SyncService:
         self.state = state
         self.lock = lock
         self.run_row = run
+        # time.monotonic() value after which the run stops as if its soft time limit struck.
+        self.deadline = deadline
         self.summary = RunSummary()
         self.seen_issue_ids: set[str] = set()
         self.label_ids: dict[str, int] = {}
@@ -342,6 +345,14 @@ class SyncService:
         return age < self.config.create_settle_seconds
 
     def renew_lock(self) -> None:
+        """Renew the lock before the next step; stop the run when its deadline has passed.
+
+        Celery raises SoftTimeLimitExceeded from a signal handler, at whatever line runs then,
+        and a library that catches every exception there would swallow it. The deadline
+        check stops the run at the next step all the same.
+        """
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise SoftTimeLimitExceeded("the run reached its time limit")
         if self.lock is not None:
             self.lock.renew()
 

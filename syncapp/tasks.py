@@ -43,6 +43,13 @@ def retry_countdown(retries: int) -> float:
     return base + random.uniform(0, base / 2)  # noqa: S311 (jitter, not cryptography)
 
 
+def soft_time_limit(task: Any) -> float:
+    """Return the soft time limit of this delivery: the one sent with the message, if any,
+    else the task's own."""
+    _, soft = task.request.timelimit or (None, None)
+    return float(soft or task.soft_time_limit or SOFT_TIME_LIMIT_SECONDS)
+
+
 def is_transient(error: Exception) -> bool:
     if isinstance(error, ApiError):
         return error.transient
@@ -73,7 +80,12 @@ def sync_bugsink_to_gitea(
 
     user = get_user_model().objects.filter(pk=triggered_by_id).first() if triggered_by_id else None
     try:
-        run, summary = run_sync(trigger=trigger, triggered_by=user, task_id=self.request.id or "")
+        run, summary = run_sync(
+            trigger=trigger,
+            triggered_by=user,
+            task_id=self.request.id or "",
+            time_limit=soft_time_limit(self),
+        )
     except SyncInProgressError as error:
         logger.info("sync not started: %s", error)
         return {"status": "in_progress", "current_run": error.current_run}

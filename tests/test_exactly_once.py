@@ -667,3 +667,17 @@ def test_create_still_in_flight_is_not_duplicated(
     assert (second.synced, second.skipped) == (0, 1)
     assert (third.synced, third.failed) == (1, 0)
     assert_exactly_once(bugsink, gitea_standin)
+
+
+def test_deadline_stops_run_without_signal(
+    bugsink: FakeBugsink, gitea_standin: GiteaStandin, sync_enabled: None, state_redis: redis.Redis
+) -> None:
+    seed(bugsink, 10)
+    gitea_standin.delay("POST", r"/issues$", 0.2, times=None)
+
+    # Ten creates take at least 2 s, so a 1.5 s limit stops the run part way.
+    sync_run, summary = run_sync(trigger=SyncRun.Trigger.SCHEDULE, time_limit=1.5)
+
+    assert sync_run.status == SyncRun.Status.TIMED_OUT
+    assert 0 < summary.synced < 10
+    assert not state_redis.exists("bugsink:sync:lock")
